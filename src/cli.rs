@@ -1,0 +1,197 @@
+//! The command line: every flag, its environment variable and its default, in one place.
+//!
+//! The names here are a contract (scripts, systemd units and tests depend on them), and the
+//! help text is the first manual a user reads, so each flag says what it does and when to
+//! change it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Collect a live tweet stream into Apache Kafka without ever falling behind it.
+///
+/// `produce` only reads the stream and hands the raw records to Kafka; `consume` reads Kafka at
+/// its own pace and does the work. Run both on one VM, or scale out with Kafka itself.
+#[derive(Debug, Parser)]
+#[command(name = "tweetpipe", version, about, long_about, propagate_version = true)]
+pub struct Cli {
+    /// Log format on stderr: human-readable `text`, or one JSON object per line (`json`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "TWEETPIPE_LOG_FORMAT")]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read the Twitter stream (or a file) and produce every raw record to a Kafka topic.
+    ///
+    /// The stream reader never waits on Kafka: records pass through a bounded in-memory
+    /// channel to a batching producer, and a record counts as delivered only once every
+    /// in-sync replica has acknowledged it.
+    ///
+    /// Credentials come from the environment (TWITTER_CONSUMER_KEY, TWITTER_CONSUMER_SECRET,
+    /// TWITTER_ACCESS_TOKEN, TWITTER_ACCESS_TOKEN_SECRET) or from --env-file.
+    ///
+    /// Exit codes: 0 clean stop; 2 usage or configuration error; 1 runtime failure or any
+    /// accepted record not delivered.
+    Produce(ProduceArgs),
+}
+
+/// Where the Kafka cluster and topic are.
+#[derive(Debug, Clone, Args)]
+pub struct KafkaArgs {
+    /// Bootstrap brokers, comma separated.
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092", value_name = "HOST:PORT[,…]")]
+    pub brokers: String,
+
+    /// Topic holding the raw tweets.
+    #[arg(long, env = "TWEETPIPE_TOPIC", default_value = "twitterdata")]
+    pub topic: String,
+
+    /// Time limit for one Kafka request (connect, metadata, produce). rskafka itself has none,
+    /// so without this a dead broker would hang a call forever.
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub kafka_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompressionArg {
+    None,
+    Gzip,
+    Snappy,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ProduceArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+
+    /// Keywords to track, comma separated (statuses/filter `track`, up to 400).
+    #[arg(long, help_heading = "Filter")]
+    pub track: Option<String>,
+
+    /// User ids to follow, comma separated (statuses/filter `follow`, up to 5,000).
+    #[arg(long, help_heading = "Filter")]
+    pub follow: Option<String>,
+
+    /// Bounding boxes, comma separated longitude,latitude pairs, south-west corner first
+    /// (statuses/filter `locations`, up to 25 boxes).
+    #[arg(long, help_heading = "Filter")]
+    pub locations: Option<String>,
+
+    /// BCP 47 language codes, comma separated (statuses/filter `language`).
+    #[arg(long, help_heading = "Filter")]
+    pub language: Option<String>,
+
+    /// Ask for `delimited=length` framing (each message preceded by its byte length).
+    #[arg(long, help_heading = "Filter")]
+    pub delimited_length: bool,
+
+    /// Streaming endpoint. `http://` works too (local test servers, proxies).
+    #[arg(long, default_value = "https://stream.twitter.com/1.1/statuses/filter.json", help_heading = "Source")]
+    pub stream_url: String,
+
+    /// Read credentials from this file of KEY=VALUE lines (variables already set in the
+    /// environment win, as with dotenv).
+    #[arg(long, value_name = "PATH", help_heading = "Source")]
+    pub env_file: Option<PathBuf>,
+
+    /// Replay line-delimited tweet JSON from a file instead of connecting to Twitter
+    /// (`-` for stdin; `.gz` files are decompressed). Backpressure instead of dropping: a file
+    /// does not run away.
+    #[arg(long, value_name = "PATH", help_heading = "Source")]
+    pub from_file: Option<PathBuf>,
+
+    /// Stop cleanly once this many records have been acknowledged by the broker.
+    #[arg(long, value_name = "N")]
+    pub max_records: Option<u64>,
+
+    /// Partitions of the topic when produce has to create it.
+    #[arg(long, default_value_t = 2, help_heading = "Kafka")]
+    pub partitions: i32,
+
+    /// Replication factor of the topic when produce has to create it.
+    #[arg(long, default_value_t = 1, help_heading = "Kafka")]
+    pub replication_factor: i16,
+
+    /// Compression of record batches (pure-Rust codecs only).
+    #[arg(long, value_enum, default_value_t = CompressionArg::None, help_heading = "Kafka")]
+    pub compression: CompressionArg,
+
+    /// How long a partition's batch may wait for more records before it is sent.
+    #[arg(long, default_value = "5ms", value_parser = parse_duration, value_name = "DURATION", help_heading = "Kafka")]
+    pub linger: Duration,
+
+    /// Send a partition's batch once it holds this many bytes.
+    #[arg(long, default_value_t = 1024 * 1024, value_name = "BYTES", help_heading = "Kafka")]
+    pub batch_bytes: usize,
+
+    /// Give up on a record that the broker has not acknowledged after this long (counted as
+    /// failed: exit code 1).
+    #[arg(long, default_value = "2m", value_parser = parse_duration, value_name = "DURATION", help_heading = "Kafka")]
+    pub delivery_timeout: Duration,
+
+    /// Records the in-memory channel between stream reader and producer can hold.
+    #[arg(long, default_value_t = 20_000, value_name = "RECORDS", help_heading = "Pipeline")]
+    pub channel_capacity: usize,
+
+    /// Bytes the in-memory channel can hold. When it is full, live records are dropped and
+    /// counted, never waited for.
+    #[arg(long, default_value_t = 16 * 1024 * 1024, value_name = "BYTES", help_heading = "Pipeline")]
+    pub channel_bytes: usize,
+
+    /// Longest record accepted; longer lines are reported and skipped, never buffered.
+    #[arg(long, default_value_t = 1024 * 1024, value_name = "BYTES", help_heading = "Pipeline")]
+    pub max_record_bytes: usize,
+
+    /// Reconnect when no byte (not even a keep-alive) arrived for this long.
+    #[arg(long, default_value = "90s", value_parser = parse_duration, value_name = "DURATION", help_heading = "Reconnect")]
+    pub stall_timeout: Duration,
+
+    /// Network errors: the wait grows linearly by this step…
+    #[arg(long, default_value = "250ms", value_parser = parse_duration, value_name = "DURATION", help_heading = "Reconnect")]
+    pub backoff_network_step: Duration,
+
+    /// …up to this.
+    #[arg(long, default_value = "16s", value_parser = parse_duration, value_name = "DURATION", help_heading = "Reconnect")]
+    pub backoff_network_max: Duration,
+
+    /// HTTP errors (5xx and the like): the wait starts here and doubles…
+    #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION", help_heading = "Reconnect")]
+    pub backoff_http_initial: Duration,
+
+    /// …up to this.
+    #[arg(long, default_value = "320s", value_parser = parse_duration, value_name = "DURATION", help_heading = "Reconnect")]
+    pub backoff_http_max: Duration,
+
+    /// HTTP 420/429 (rate limited): the wait starts here and doubles…
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION", help_heading = "Reconnect")]
+    pub backoff_rate_limit_initial: Duration,
+
+    /// …up to this (Twitter documents no ceiling; we stop doubling at this).
+    #[arg(long, default_value = "16m", value_parser = parse_duration, value_name = "DURATION", help_heading = "Reconnect")]
+    pub backoff_rate_limit_max: Duration,
+
+    /// Print a stats line on stderr this often (0s turns it off).
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub stats_interval: Duration,
+
+    /// On SIGINT/SIGTERM, wait this long for outstanding acknowledgements before giving up.
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub shutdown_timeout: Duration,
+}
+
+/// Durations as people write them: `90s`, `250ms`, `5m`, `1h 30m`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("{e}; write a duration with a unit, like 250ms, 90s or 5m"))
+}

@@ -1,0 +1,9 @@
+//! Everything about Kafka: connecting with the time limits rskafka lacks, making sure the
+//! topic exists, choosing partitions the way the Java client does, and the batching producer
+//! that counts a record as delivered only when the broker acknowledged it.
+
+pub mod client;
+pub mod nodelay;
+pub mod partitioner;
+pub mod producer;
+pub mod topic;

@@ -1,0 +1,185 @@
+//! The batching producer: drains the channel into one batch per partition, sends a batch
+//! when it reaches `--batch-bytes` or has waited `--linger`, and counts records as delivered
+//! only when the broker acknowledged them (acks from all in-sync replicas).
+//!
+//! One request is in flight per partition at a time, which keeps each partition's records in
+//! the order they were read while partitions proceed in parallel. A failed request is retried
+//! with back-off until `--delivery-timeout`; after that its records count as failed. While a
+//! partition's request is in flight its next batch fills up; once that batch is full too, the
+//! producer stops taking from the channel and the channel absorbs the difference.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rskafka::client::partition::{Compression, PartitionClient};
+use rskafka::record::Record;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::partitioner::Partitioner;
+use crate::pipeline::channel::Receiver;
+use crate::pipeline::record::RawRecord;
+use crate::pipeline::stats::Stats;
+
+#[derive(Debug, Clone)]
+pub struct ProducerConfig {
+    pub linger: Duration,
+    pub batch_bytes: usize,
+    pub compression: Compression,
+    pub delivery_timeout: Duration,
+    pub request_timeout: Duration,
+}
+
+#[derive(Default)]
+struct Batch {
+    records: Vec<RawRecord>,
+    bytes: usize,
+    since: Option<Instant>,
+    in_flight: bool,
+}
+
+struct Sent {
+    partition: usize,
+    records: u64,
+    bytes: u64,
+    result: Result<(), String>,
+}
+
+pub struct Producer {
+    partitions: Vec<Arc<PartitionClient>>,
+    cfg: ProducerConfig,
+    stats: Arc<Stats>,
+}
+
+impl Producer {
+    pub fn new(partitions: Vec<Arc<PartitionClient>>, cfg: ProducerConfig, stats: Arc<Stats>) -> Self {
+        Producer { partitions, cfg, stats }
+    }
+
+    /// Runs until the channel is closed and everything taken from it has been delivered or
+    /// has failed.
+    pub async fn run(self, mut rx: Receiver) {
+        let n = self.partitions.len();
+        let mut batches: Vec<Batch> = (0..n).map(|_| Batch::default()).collect();
+        let mut partitioner = Partitioner::default();
+        let mut in_flight: JoinSet<Sent> = JoinSet::new();
+        let mut closed = false;
+        loop {
+            // Room to take more: no partition is both busy and holding a full next batch.
+            let room = !batches.iter().any(|b| b.in_flight && b.bytes >= self.cfg.batch_bytes);
+            let next_due = batches
+                .iter()
+                .filter(|b| !b.in_flight)
+                .filter_map(|b| b.since)
+                .min()
+                .map(|t| t + self.cfg.linger);
+            tokio::select! {
+                biased;
+                Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
+                    let sent = done.expect("delivery tasks do not panic");
+                    self.account(&sent);
+                    batches[sent.partition].in_flight = false;
+                }
+                rec = rx.recv(), if !closed && room => match rec {
+                    Some(first) => {
+                        // Take whatever else is already queued too, up to a batch's worth, so
+                        // a busy channel costs one wake-up per batch rather than per record.
+                        let mut next = Some(first);
+                        let mut taken = 0;
+                        while let Some(r) = next {
+                            taken += r.size();
+                            let p = partitioner.partition(r.key.as_deref(), n as i32) as usize;
+                            let b = &mut batches[p];
+                            b.bytes += r.size();
+                            b.since.get_or_insert_with(Instant::now);
+                            b.records.push(r);
+                            next = if taken < self.cfg.batch_bytes { rx.try_recv() } else { None };
+                        }
+                    }
+                    None => closed = true,
+                },
+                _ = sleep_until_opt(next_due), if next_due.is_some() => {}
+            }
+            let now = Instant::now();
+            for (p, b) in batches.iter_mut().enumerate() {
+                let due = b.since.is_some_and(|t| now >= t + self.cfg.linger);
+                if !b.in_flight && !b.records.is_empty() && (closed || due || b.bytes >= self.cfg.batch_bytes) {
+                    let records = std::mem::take(&mut b.records);
+                    let bytes = std::mem::take(&mut b.bytes) as u64;
+                    b.since = None;
+                    b.in_flight = true;
+                    in_flight.spawn(deliver(self.partitions[p].clone(), p, records, bytes, self.cfg.clone(), self.stats.clone()));
+                }
+            }
+            if closed && in_flight.is_empty() && batches.iter().all(|b| b.records.is_empty()) {
+                return;
+            }
+        }
+    }
+
+    fn account(&self, sent: &Sent) {
+        match &sent.result {
+            Ok(()) => {
+                Stats::add(&self.stats.delivered, sent.records);
+                Stats::add(&self.stats.delivered_bytes, sent.bytes);
+            }
+            Err(e) => {
+                Stats::add(&self.stats.failed, sent.records);
+                tracing::error!(partition = sent.partition, records = sent.records, "giving up on a batch after --delivery-timeout: {e}");
+            }
+        }
+    }
+}
+
+async fn sleep_until_opt(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sends one batch, retrying until acknowledged or until the delivery timeout passes.
+async fn deliver(
+    client: Arc<PartitionClient>,
+    partition: usize,
+    records: Vec<RawRecord>,
+    bytes: u64,
+    cfg: ProducerConfig,
+    stats: Arc<Stats>,
+) -> Sent {
+    let deadline = Instant::now() + cfg.delivery_timeout;
+    let mut wait = Duration::from_millis(100);
+    let count = records.len() as u64;
+    let result = loop {
+        // rskafka takes its records by value and needs `Vec<u8>`s, so each attempt copies the
+        // values once; our own copy stays shared (`Bytes`) for a possible retry.
+        let batch: Vec<Record> = records
+            .iter()
+            .map(|r| Record {
+                key: r.key.as_ref().map(|k| k.to_vec()),
+                value: Some(r.value.to_vec()),
+                headers: Default::default(),
+                timestamp: r.received,
+            })
+            .collect();
+        Stats::add(&stats.produce_requests, 1);
+        let limit = cfg.request_timeout.min(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)));
+        let err = match tokio::time::timeout(limit, client.produce(batch, cfg.compression)).await {
+            Ok(Ok(_offsets)) => break Ok(()),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no acknowledgement within {limit:?}"),
+        };
+        if Instant::now() + wait >= deadline {
+            break Err(err);
+        }
+        Stats::add(&stats.produce_retries, 1);
+        tracing::warn!(partition, records = count, retry_in_ms = wait.as_millis() as u64, "produce failed: {err}");
+        // A reconnect by rskafka opens a new socket; give it TCP_NODELAY before resending.
+        if super::nodelay::enabled() {
+            super::nodelay::apply();
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(5));
+    };
+    Sent { partition, records: count, bytes, result }
+}

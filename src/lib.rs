@@ -1,0 +1,34 @@
+//! tweetpipe: read a tweet stream at its own pace into Kafka (`produce`), and read Kafka at
+//! ours (`consume`). `main.rs` only parses arguments and maps errors to exit codes; everything
+//! else lives in these modules:
+//!
+//! - [`twitter`]: the stream client (OAuth, HTTP, framing, back-off) and file replay;
+//! - [`pipeline`]: the bounded channel, intake, stats, shutdown, and the `produce` command;
+//! - [`kafka`]: connecting, topics, partitioning, the batching producer;
+//! - [`enrich`]: what the consumer adds to each tweet.
+
+pub mod cli;
+pub mod enrich;
+pub mod error;
+pub mod kafka;
+pub mod logging;
+pub mod pipeline;
+pub mod twitter;
+
+pub use error::{Error, Result};
+
+/// Runs one command to completion.
+pub fn run(cli: cli::Cli) -> Result<()> {
+    logging::init(cli.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("tweetpipe")
+        .build()
+        .map_err(|e| Error::runtime(format!("cannot start the async runtime: {e}")))?;
+    let result = match cli.command {
+        cli::Command::Produce(args) => runtime.block_on(pipeline::produce::run(args)),
+    };
+    // Do not wait for detached tasks (e.g. a blocking stdin read) on the way out.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    result
+}

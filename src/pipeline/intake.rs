@@ -1,0 +1,119 @@
+//! Where messages enter the pipeline: classify, count, key, and offer to the channel.
+//!
+//! Shared by the live stream (which must never wait, so a full channel goes to the overflow
+//! policy) and by file replay (which waits, since a file does not run away).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::channel::Sender;
+use super::overflow::Overflow;
+use super::record::RawRecord;
+use super::stats::Stats;
+use crate::twitter::message::{self, Message};
+
+/// What the source should do next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// `--max-records` records are in: stop reading.
+    LimitReached,
+}
+
+pub struct Intake {
+    sender: Sender,
+    overflow: Overflow,
+    pub stats: Arc<Stats>,
+    limit: Option<u64>,
+    accepted: u64,
+}
+
+impl Intake {
+    pub fn new(sender: Sender, stats: Arc<Stats>, limit: Option<u64>) -> Self {
+        Intake { sender, overflow: Overflow::new(stats.clone()), stats, limit, accepted: 0 }
+    }
+
+    pub fn limit_reached(&self) -> bool {
+        self.limit.is_some_and(|l| self.accepted >= l)
+    }
+
+    /// Classifies `bytes` and builds the record to forward, or `None` for control messages
+    /// that are only logged and counted. Disconnect messages are returned to the caller.
+    pub fn prepare(&self, bytes: Bytes) -> Prepared {
+        let msg = message::classify(&bytes);
+        let key = match &msg {
+            Message::Tweet { id_str } => {
+                Stats::add(&self.stats.tweets, 1);
+                Some(Bytes::copy_from_slice(id_str.as_bytes()))
+            }
+            Message::Forward { .. } => {
+                Stats::add(&self.stats.forwarded_other, 1);
+                None
+            }
+            Message::Unparsed => {
+                Stats::add(&self.stats.unparsed, 1);
+                let shown = String::from_utf8_lossy(&bytes[..bytes.len().min(80)]).into_owned();
+                tracing::warn!(bytes = bytes.len(), start = %shown, "message is not JSON; forwarding it unkeyed for the consumer to file as an error");
+                None
+            }
+            Message::Limit { track } => {
+                Stats::add(&self.stats.limit_notices, 1);
+                self.stats.limit_track.store(*track, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(undelivered_since_connect = track, "limit notice: the filter matches more than Twitter will deliver");
+                return Prepared::Control(msg);
+            }
+            Message::Warning { code, message, percent_full } => {
+                Stats::add(&self.stats.warnings, 1);
+                tracing::warn!(%code, percent_full = percent_full.unwrap_or(0), "stall warning from Twitter: {message}");
+                return Prepared::Control(msg);
+            }
+            Message::Disconnect { code, reason } => {
+                Stats::add(&self.stats.disconnects, 1);
+                tracing::warn!(code, %reason, meaning = message::disconnect_meaning(*code), "disconnect message from Twitter");
+                return Prepared::Control(msg);
+            }
+        };
+        Prepared::Record(RawRecord { key, value: bytes, received: chrono::Utc::now() })
+    }
+
+    /// Live path: never waits.
+    pub fn offer(&mut self, record: RawRecord) -> Flow {
+        let size = record.size() as u64;
+        match self.sender.try_send(record) {
+            Ok(()) => self.count(size),
+            Err(record) => {
+                self.overflow.handle(record);
+                Flow::Continue
+            }
+        }
+    }
+
+    /// Replay path: waits for room.
+    pub async fn send(&mut self, record: RawRecord) -> Flow {
+        let size = record.size() as u64;
+        match self.sender.send(record).await {
+            Ok(()) => self.count(size),
+            Err(record) => {
+                self.overflow.handle(record);
+                Flow::LimitReached
+            }
+        }
+    }
+
+    fn count(&mut self, size: u64) -> Flow {
+        self.accepted += 1;
+        Stats::add(&self.stats.accepted, 1);
+        Stats::add(&self.stats.accepted_bytes, size);
+        if self.limit_reached() {
+            Flow::LimitReached
+        } else {
+            Flow::Continue
+        }
+    }
+}
+
+pub enum Prepared {
+    Record(RawRecord),
+    Control(Message),
+}

@@ -1,0 +1,21 @@
+//! A raw record on its way to Kafka: the exact bytes received, the key and the receive time.
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, Clone)]
+pub struct RawRecord {
+    /// The tweet's `id_str`; `None` for deletes and other control records.
+    pub key: Option<Bytes>,
+    /// The message exactly as received, without its framing.
+    pub value: Bytes,
+    /// When the message was read off the stream (the Kafka record timestamp).
+    pub received: DateTime<Utc>,
+}
+
+impl RawRecord {
+    /// Bytes this record holds in memory, for the channel's byte bound and batch sizing.
+    pub fn size(&self) -> usize {
+        self.value.len() + self.key.as_ref().map_or(0, Bytes::len)
+    }
+}

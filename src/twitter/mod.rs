@@ -1,0 +1,13 @@
+//! Everything about Twitter's side of `produce`: credentials, OAuth 1.0a signing, the HTTP
+//! stream connection, framing the byte stream into messages, classifying them, and the
+//! documented reconnect back-off. It knows nothing about Kafka: what it yields is handed to
+//! the pipeline's channel.
+
+pub mod backoff;
+pub mod client;
+pub mod credentials;
+pub mod framer;
+pub mod message;
+pub mod oauth;
+pub mod replay;
+pub mod stream;
