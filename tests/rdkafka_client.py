@@ -1,0 +1,294 @@
+#!/usr/bin/env python3
+"""rdkafka_client.py - librdkafka (confluent-kafka) cross-check client for tweetpipe's integration tests.
+
+What it is for
+    The Rust integration tests check tweetpipe's Kafka traffic against an
+    independent, widely used client: they run `python3 tests/rdkafka_client.py ...`
+    and parse its stdout, e.g. to read back what `tweetpipe produce` wrote, or to
+    write records that tweetpipe must then consume.
+
+Subcommands (stdout: one JSON object per line; diagnostics go to stderr)
+    consume  --brokers B --topic T --count N --timeout SECS [--group G]
+        Reads all partitions from their earliest offset until N records have been
+        read or SECS have passed. Prints per record
+            {"partition":p,"offset":o,"key":"<hex>"|null,"value_b64":"...","timestamp":ms|null}
+        Exit 0 when N records were read, 3 on timeout (after printing what it got).
+        Without --group the partitions are assigned directly (no group
+        coordination, nothing committed); with --group G it subscribes as a member
+        of group G (auto.offset.reset=earliest, still no commits).
+    produce  --brokers B --topic T --file F [--partitioner murmur2_random] [--key-field id_str]
+        Produces each line of F (value = the line's bytes without "\\n" or "\\r\\n";
+        blank lines are skipped; F may be .gz or "-" for stdin), keyed by the JSON
+        field --key-field (string value as UTF-8, other values as their JSON text;
+        field absent or line not JSON -> no key), with acks=all; waits for every
+        delivery report and prints, in input order, one line per delivered record
+            {"partition":p,"offset":o,"key":"<hex>"|null}
+        Exit 1 if any delivery failed (the failures are listed on stderr).
+
+Exit codes: 0 ok, 1 Kafka/delivery/IO error, 2 bad usage, 3 consume timeout.
+
+Notes on the broker used in CI (tansu): no topic auto-creation (create the topic
+first), and a fetch waits the full fetch.wait.max.ms, hence 100 ms here.
+Requires confluent-kafka; installed with pip (quietly) when missing.
+
+Examples
+    python3 tests/rdkafka_client.py produce --brokers 127.0.0.1:9092 --topic tweets --file data/sample/tweets.jsonl.gz
+    python3 tests/rdkafka_client.py consume --brokers 127.0.0.1:9092 --topic tweets --count 5051 --timeout 30
+"""
+
+import argparse
+import base64
+import gzip
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+EXIT_ERROR, EXIT_USAGE, EXIT_TIMEOUT = 1, 2, 3
+
+
+def log(*a):
+    print("rdkafka_client:", *a, file=sys.stderr, flush=True)
+
+
+def import_confluent_kafka():
+    """confluent_kafka, pip-installed (quietly) first if missing, as on a fresh CI machine."""
+    try:
+        import confluent_kafka
+        return confluent_kafka
+    except ImportError:
+        if os.environ.get("_CK_PIP_TRIED"):
+            log("confluent-kafka still not importable after pip install")
+            sys.exit(1)
+    log("confluent-kafka not found; installing it with pip")
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                        "confluent-kafka"], stdout=sys.stderr)
+    if r.returncode != 0:
+        log("pip install confluent-kafka failed")
+        sys.exit(1)
+    # start afresh so that a newly created site-packages directory is on sys.path
+    os.environ["_CK_PIP_TRIED"] = "1"
+    os.execv(sys.executable, [sys.executable] + sys.argv)
+
+
+def base_config(brokers):
+    return {
+        "bootstrap.servers": brokers,
+        # api.version.request is true by default; setting it only draws a deprecation warning
+        "socket.timeout.ms": 10000,
+        "error_cb": lambda err: log("kafka error:", err),
+    }
+
+
+def key_hex(k):
+    return None if k is None else k.hex()
+
+
+def consume(ck, a):
+    conf = base_config(a.brokers)
+    conf.update({
+        "group.id": a.group or "rdkafka-client-" + uuid.uuid4().hex,
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "enable.partition.eof": False,
+        "allow.auto.create.topics": False,
+        "fetch.wait.max.ms": 100,
+        "session.timeout.ms": 10000,
+        "heartbeat.interval.ms": 1000,
+    })
+    deadline = time.monotonic() + a.timeout
+    consumer = ck.Consumer(conf)
+    got = 0
+    try:
+        if a.group:
+            consumer.subscribe([a.topic])
+        else:
+            parts = None
+            while parts is None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    log("timeout: topic %r not found (or no partitions) on %s" % (a.topic, a.brokers))
+                    return EXIT_TIMEOUT
+                try:
+                    md = consumer.list_topics(a.topic, timeout=min(left, 5.0))
+                    tmd = md.topics.get(a.topic)
+                    if tmd is not None and tmd.error is None and tmd.partitions:
+                        parts = sorted(tmd.partitions)
+                    else:
+                        time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+                except ck.KafkaException as e:
+                    log("metadata:", e)
+                    time.sleep(0.2)
+            consumer.assign([ck.TopicPartition(a.topic, p, ck.OFFSET_BEGINNING) for p in parts])
+        while got < a.count:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                log("timeout after %.1fs: got %d of %d records" % (a.timeout, got, a.count))
+                return EXIT_TIMEOUT
+            msgs = consumer.consume(num_messages=min(1000, a.count - got), timeout=min(left, 0.5))
+            for m in msgs:
+                if m.error():
+                    if m.error().code() != ck.KafkaError._PARTITION_EOF:
+                        log("consume error:", m.error())
+                        if m.error().fatal():
+                            return EXIT_ERROR
+                    continue
+                ts_type, ts = m.timestamp()
+                v = m.value()
+                sys.stdout.write(json.dumps({
+                    "partition": m.partition(), "offset": m.offset(), "key": key_hex(m.key()),
+                    "value_b64": base64.b64encode(v).decode("ascii") if v is not None else None,
+                    "timestamp": ts if ts_type != ck.TIMESTAMP_NOT_AVAILABLE else None,
+                }, separators=(",", ":")) + "\n")
+                got += 1
+            sys.stdout.flush()
+        return 0
+    finally:
+        sys.stdout.flush()
+        consumer.close()
+
+
+def read_lines(path):
+    if path == "-":
+        f = sys.stdin.buffer
+    elif path.endswith(".gz"):
+        f = gzip.open(path, "rb")
+    else:
+        f = open(path, "rb")
+    with f:
+        for line in f:
+            if line.endswith(b"\n"):
+                line = line[:-1]
+                if line.endswith(b"\r"):
+                    line = line[:-1]
+            if line.strip():
+                yield line
+
+
+def key_of(line, field):
+    if not field:
+        return None
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(obj, dict) or field not in obj or obj[field] is None:
+        return None
+    v = obj[field]
+    return v.encode("utf-8") if isinstance(v, str) else json.dumps(v, separators=(",", ":")).encode("utf-8")
+
+
+def produce(ck, a):
+    conf = base_config(a.brokers)
+    conf.update({
+        "acks": "all",
+        "partitioner": a.partitioner,
+        "linger.ms": 5,
+        "message.timeout.ms": int(a.timeout * 1000),
+        "allow.auto.create.topics": False,
+    })
+    producer = ck.Producer(conf)
+    try:  # fail fast and clearly on a missing topic instead of timing out every record
+        tmd = producer.list_topics(a.topic, timeout=min(a.timeout, 10.0)).topics.get(a.topic)
+        if tmd is None or tmd.error is not None:
+            log("topic %r not available on %s: %s (tansu does not auto-create topics; create it first)"
+                % (a.topic, a.brokers, "missing" if tmd is None else tmd.error))
+            return EXIT_ERROR
+    except ck.KafkaException as e:
+        log("cannot get metadata from %s: %s" % (a.brokers, e))
+        return EXIT_ERROR
+    results = []  # index -> (partition, offset, key) or error string
+
+    def report(i, key):
+        def cb(err, msg):
+            results[i] = ("err", str(err)) if err is not None else (msg.partition(), msg.offset(), key)
+        return cb
+
+    try:
+        n = 0
+        for line in read_lines(a.file):
+            key = key_of(line, a.key_field)
+            results.append(None)
+            cb = report(n, key)
+            while True:
+                try:
+                    producer.produce(a.topic, value=line, key=key, on_delivery=cb)
+                    break
+                except BufferError:
+                    producer.poll(0.1)  # local queue full: serve delivery reports
+            n += 1
+            producer.poll(0)
+    except OSError as e:
+        log("cannot read %s: %s" % (a.file, e))
+        return EXIT_ERROR
+    except ck.KafkaException as e:
+        log("produce failed:", e)
+        return EXIT_ERROR
+    remaining = producer.flush(a.timeout + 5)
+    failed = 0
+    out = sys.stdout
+    for i, r in enumerate(results):
+        if r is None or r[0] == "err":
+            failed += 1
+            if failed <= 20:
+                log("record %d (line %d) not delivered: %s" % (i, i + 1, "no delivery report" if r is None else r[1]))
+        else:
+            out.write(json.dumps({"partition": r[0], "offset": r[1], "key": key_hex(r[2])},
+                                 separators=(",", ":")) + "\n")
+    out.flush()
+    if failed or remaining:
+        log("%d of %d records failed (%d still queued)" % (failed, len(results), remaining))
+        return EXIT_ERROR
+    log("produced %d records to %s" % (len(results), a.topic))
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="{consume,produce}")
+
+    c = sub.add_parser("consume", help="read N records from the earliest offsets and print them",
+                       description="Read all partitions of TOPIC from the earliest offset until COUNT records "
+                                   "or TIMEOUT; print {\"partition\",\"offset\",\"key\"(hex|null),\"value_b64\","
+                                   "\"timestamp\"(ms|null)} per record. Exit 0 when COUNT reached, 3 on timeout.")
+    c.add_argument("--brokers", required=True, help="bootstrap servers, host:port[,host:port...]")
+    c.add_argument("--topic", required=True)
+    c.add_argument("--count", type=int, required=True, help="stop after this many records")
+    c.add_argument("--timeout", type=float, required=True, help="give up after this many seconds (exit 3)")
+    c.add_argument("--group", help="consume as a member of this group (subscribe) instead of assigning all "
+                                   "partitions with a fresh throw-away group id; nothing is ever committed")
+
+    p = sub.add_parser("produce", help="produce each line of a file as a record, print where each landed",
+                       description="Produce each non-blank line of FILE (without its line ending) as one record "
+                                   "with acks=all; key = the JSON field --key-field of the line. Print "
+                                   "{\"partition\",\"offset\",\"key\"(hex|null)} per delivered record, in input "
+                                   "order. Exit 1 if any delivery failed.")
+    p.add_argument("--brokers", required=True, help="bootstrap servers, host:port[,host:port...]")
+    p.add_argument("--topic", required=True, help="must exist (tansu does not auto-create topics)")
+    p.add_argument("--file", required=True, help="input, one record per line; .gz is decompressed; - is stdin")
+    p.add_argument("--partitioner", default="murmur2_random",
+                   help="librdkafka partitioner (default murmur2_random = the Java client's: murmur2 of the "
+                        "key, random partition for keyless records)")
+    p.add_argument("--key-field", default="id_str",
+                   help="top-level JSON field used as key (default id_str); '' for no keys")
+    p.add_argument("--timeout", type=float, default=60.0,
+                   help="per-record delivery timeout in seconds (message.timeout.ms; default 60)")
+
+    a = ap.parse_args()
+    if a.cmd == "consume" and (a.count < 0 or a.timeout < 0):
+        ap.error("--count and --timeout must be >= 0")
+    ck = import_confluent_kafka()
+    try:
+        return consume(ck, a) if a.cmd == "consume" else produce(ck, a)
+    except KeyboardInterrupt:
+        return EXIT_ERROR
+    except ck.KafkaException as e:
+        log("kafka:", e)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

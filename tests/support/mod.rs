@@ -1,0 +1,209 @@
+//! Shared test support: the real broker, unique topics, realistic tweets, running the real
+//! binary, and reading a topic back (with rskafka here, and with librdkafka through
+//! `tests/rdkafka_client.py`).
+//!
+//! The broker is a real tansu process. `scripts/test` starts one and exports
+//! `TWEETPIPE_TEST_BROKERS`; without it, the first test starts one through `scripts/broker`
+//! (the same script), so `cargo nextest run` alone works too.
+#![allow(dead_code)]
+
+pub mod twitter;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use rskafka::client::partition::UnknownTopicHandling;
+use rskafka::client::ClientBuilder;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `HOST:PORT` of the test broker.
+pub fn brokers() -> String {
+    static BROKERS: OnceLock<String> = OnceLock::new();
+    BROKERS
+        .get_or_init(|| {
+            if let Ok(b) = std::env::var("TWEETPIPE_TEST_BROKERS") {
+                return b;
+            }
+            let out = std::process::Command::new(root().join("scripts/broker"))
+                .args(["start", "test"])
+                .stderr(Stdio::inherit())
+                .output()
+                .expect("run scripts/broker");
+            assert!(out.status.success(), "scripts/broker start failed");
+            let text = String::from_utf8(out.stdout).unwrap();
+            text.lines()
+                .find_map(|l| l.strip_prefix("KAFKA_BROKERS="))
+                .expect("scripts/broker prints KAFKA_BROKERS=")
+                .to_string()
+        })
+        .clone()
+}
+
+/// A topic name no other test (or earlier run against the same broker) uses.
+pub fn topic(name: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("{name}-{}-{}", std::process::id(), nanos % 1_000_000_000)
+}
+
+/// Real tweet texts (the VADER ground-truth set in ../shared).
+pub fn texts() -> &'static [String] {
+    static TEXTS: OnceLock<Vec<String>> = OnceLock::new();
+    TEXTS.get_or_init(|| {
+        let path = root().join("../shared/data/vader/tweets_groundtruth.tsv");
+        let data = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        data.lines().filter_map(|l| l.splitn(3, '\t').nth(2)).map(str::to_string).collect()
+    })
+}
+
+/// `n` v1.1-shaped tweets with ids from `first_id`. Every 25th is pretty-printed, so it holds
+/// bare `\n`s between JSON tokens, which `\r\n` framing must keep inside the record.
+pub fn tweets(n: usize, first_id: u64) -> Vec<Vec<u8>> {
+    let texts = texts();
+    (0..n)
+        .map(|i| {
+            let id = first_id + i as u64;
+            let text = &texts[i % texts.len()];
+            let v = serde_json::json!({
+                "created_at": "Wed Oct 10 20:19:24 +0000 2018",
+                "id": id,
+                "id_str": id.to_string(),
+                "text": text,
+                "source": "<a href=\"http://twitter.com\" rel=\"nofollow\">Twitter Web Client</a>",
+                "truncated": false,
+                "user": {"id": 1000 + i as u64 % 97, "id_str": (1000 + i as u64 % 97).to_string(),
+                         "screen_name": format!("user{}", i % 97), "followers_count": i * 7 % 5000,
+                         "description": texts[(i + 7) % texts.len()]},
+                "entities": {"hashtags": [], "urls": [], "user_mentions": [], "symbols": []},
+                "retweet_count": 0, "favorite_count": 0, "lang": if i % 10 == 0 { "und" } else { "en" },
+                "timestamp_ms": (1539202764000u64 + i as u64).to_string(),
+            });
+            if i % 25 == 3 {
+                serde_json::to_vec_pretty(&v).unwrap()
+            } else {
+                serde_json::to_vec(&v).unwrap()
+            }
+        })
+        .collect()
+}
+
+/// The `tweetpipe` binary with the stand-in's credentials and nothing from the caller's
+/// environment that could change its behaviour.
+pub fn tweetpipe(args: &[&str]) -> tokio::process::Command {
+    let creds = twitter::Creds::test();
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_tweetpipe"));
+    cmd.args(args)
+        .env_remove("KAFKA_BROKERS")
+        .env_remove("TWEETPIPE_TOPIC")
+        .env("TWITTER_CONSUMER_KEY", &creds.consumer_key)
+        .env("TWITTER_CONSUMER_SECRET", &creds.consumer_secret)
+        .env("TWITTER_ACCESS_TOKEN", &creds.token)
+        .env("TWITTER_ACCESS_TOKEN_SECRET", &creds.token_secret)
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    cmd
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stderr: String,
+}
+
+/// Runs to completion (bounded), returning the exit code and stderr.
+pub async fn run(mut cmd: tokio::process::Command, limit: Duration) -> Run {
+    let child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn tweetpipe");
+    let out = tokio::time::timeout(limit, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("tweetpipe did not finish within {limit:?}"))
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    Run { code: out.status.code().unwrap_or(-1), stderr }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Read {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Vec<u8>,
+}
+
+/// Reads every partition of `topic` from the start until `expected` records are in (or
+/// `limit` passes), then a moment longer to catch any surplus.
+pub async fn read_topic(topic: &str, expected: usize, limit: Duration) -> Vec<Read> {
+    let client = ClientBuilder::new(vec![brokers()]).build().await.expect("connect for reading");
+    let topics = client.list_topics().await.unwrap();
+    let partitions = topics.iter().find(|t| t.name == topic).map_or(0, |t| t.partitions.len() as i32);
+    assert!(partitions > 0, "topic {topic} does not exist");
+    let mut clients = Vec::new();
+    for p in 0..partitions {
+        clients.push(client.partition_client(topic, p, UnknownTopicHandling::Retry).await.unwrap());
+    }
+    let mut out = Vec::new();
+    let mut next = vec![0i64; partitions as usize];
+    let started = Instant::now();
+    let mut complete_at: Option<Instant> = None;
+    loop {
+        for (p, pc) in clients.iter().enumerate() {
+            // Small max wait: tansu waits the full max wait on every fetch.
+            let (records, _high) = pc.fetch_records(next[p], 1..16 * 1024 * 1024, 50).await.unwrap();
+            for r in records {
+                next[p] = r.offset + 1;
+                out.push(Read {
+                    partition: p as i32,
+                    offset: r.offset,
+                    key: r.record.key,
+                    value: r.record.value.unwrap_or_default(),
+                });
+            }
+        }
+        if out.len() >= expected && complete_at.is_none() {
+            complete_at = Some(Instant::now());
+        }
+        if complete_at.is_some_and(|t| t.elapsed() > Duration::from_millis(300)) || started.elapsed() > limit {
+            return out;
+        }
+    }
+}
+
+/// Creates `topic` with `partitions` through rskafka.
+pub async fn create_topic(topic: &str, partitions: i32) {
+    let client = ClientBuilder::new(vec![brokers()]).build().await.unwrap();
+    client.controller_client().unwrap().create_topic(topic, partitions, 1, 10_000).await.unwrap();
+}
+
+/// Runs `tests/rdkafka_client.py` (librdkafka through confluent-kafka) and returns its JSON lines.
+pub async fn rdkafka(args: &[&str]) -> (i32, Vec<serde_json::Value>, String) {
+    let out = tokio::process::Command::new("python3")
+        .arg(root().join("tests/rdkafka_client.py"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("python3");
+    let lines = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON from rdkafka_client: {e}: {l}")))
+        .collect();
+    (out.status.code().unwrap_or(-1), lines, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+pub fn write_lines(path: &Path, records: &[Vec<u8>]) {
+    let mut data = Vec::new();
+    for r in records {
+        // Files are one JSON per line: compact the pretty ones.
+        let v: serde_json::Value = serde_json::from_slice(r).unwrap();
+        data.extend_from_slice(&serde_json::to_vec(&v).unwrap());
+        data.push(b'\n');
+    }
+    std::fs::write(path, data).unwrap();
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
