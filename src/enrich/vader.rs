@@ -15,7 +15,7 @@
 //! small allocations (token list, lower-cased copy, per-token scores) and no regex.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
@@ -36,6 +36,7 @@ const N_SCALAR: f64 = -0.74;
 
 /// The reference's `NEGATE` list. A token negates when its lower-case form is in this list or
 /// contains `n't` (see [`Tok::negates`]).
+#[rustfmt::skip] // laid out as in the reference, for side-by-side reading
 const NEGATE: &[&str] = &[
     "aint", "arent", "cannot", "cant", "couldnt", "darent", "didnt", "doesnt",
     "ain't", "aren't", "can't", "couldn't", "daren't", "didn't", "doesn't",
@@ -49,7 +50,8 @@ const NEGATE: &[&str] = &[
 
 /// The reference's `BOOSTER_DICT` (intensifiers and dampeners). The multi-word keys ("kind of",
 /// "sort of", "just enough") can never equal a single token, so in 3.3.2 they only act through
-/// the bigram check at the end of `_special_idioms_check` (see [`Analyzer::special_idioms_check`]).
+/// the bigram check at the end of `_special_idioms_check` (see `special_idioms_check`).
+#[rustfmt::skip] // laid out as in the reference, for side-by-side reading
 const BOOSTER_DICT: &[(&str, f64)] = &[
     ("absolutely", B_INCR), ("amazingly", B_INCR), ("awfully", B_INCR),
     ("completely", B_INCR), ("considerable", B_INCR), ("considerably", B_INCR),
@@ -81,6 +83,7 @@ const BOOSTER_DICT: &[(&str, f64)] = &[
 /// that entry never fires (a lone "badass" scores through the lexicon instead). The reference's
 /// `SENTIMENT_LADEN_IDIOMS` ("cut the mustard", ...) is not ported: 3.3.2 never calls
 /// `_sentiment_laden_idioms_check` ("future work"), so those idioms do not affect its scores.
+#[rustfmt::skip] // laid out as in the reference, for side-by-side reading
 const SPECIAL_CASES: &[(&str, f64)] = &[
     ("the shit", 3.0), ("the bomb", 3.0), ("bad ass", 1.5), ("badass", 1.5), ("bus stop", 0.0),
     ("yeah right", -2.0), ("kiss of death", -1.5), ("to die for", 3.0), ("beating heart", 3.5),
@@ -108,7 +111,7 @@ pub struct SentimentAnalyzer {
 impl std::fmt::Debug for SentimentAnalyzer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SentimentAnalyzer")
-            .field("lexicon_words", &self.tables.lexicon.len())
+            .field("words", &self.tables.words.len())
             .field("emojis", &self.tables.emojis.len())
             .finish()
     }
@@ -124,7 +127,9 @@ impl SentimentAnalyzer {
     /// The analyzer. The first call in a process parses the embedded lexicons (a few ms).
     pub fn new() -> Self {
         static TABLES: OnceLock<Tables> = OnceLock::new();
-        Self { tables: TABLES.get_or_init(Tables::build) }
+        Self {
+            tables: TABLES.get_or_init(Tables::build),
+        }
     }
 
     /// Sentiment of `text`, exactly as vaderSentiment 3.3.2's `polarity_scores(text)`.
@@ -137,22 +142,24 @@ impl SentimentAnalyzer {
 
         let mut lower_buf = String::with_capacity(text.len());
         let mut spans: Vec<(&str, usize, usize)> = Vec::with_capacity(text.len() / 4 + 1);
-        for raw in text.split(py_isspace).filter(|w| !w.is_empty()) {
+        py_split_whitespace(text, |raw| {
             let raw = strip_punc_if_word(raw);
             let start = lower_buf.len();
             py_lower_into(raw, &mut lower_buf);
             spans.push((raw, start, lower_buf.len()));
-        }
+        });
         let toks: Vec<Tok<'_>> = spans
             .iter()
             .map(|&(raw, start, end)| {
                 let lower = &lower_buf[start..end];
+                // One hash look-up answers all three word lists.
+                let info = t.words.get(lower).copied().unwrap_or_default();
                 Tok {
                     lower,
-                    lex: t.lexicon.get(lower).copied(),
-                    booster: t.boosters.get(lower).copied(),
+                    lex: info.lex,
+                    booster: info.booster,
                     upper: py_isupper(raw),
-                    negates: t.negate.contains(lower) || lower.contains("n't"),
+                    negates: info.negate || lower.as_bytes().windows(3).any(|w| w == b"n't"),
                 }
             })
             .collect();
@@ -172,7 +179,7 @@ impl SentimentAnalyzer {
                 sentiments.push(0.0);
                 continue;
             }
-            sentiments.push(sentiment_valence(&toks, i, is_cap_diff));
+            sentiments.push(sentiment_valence(t, &toks, i, is_cap_diff));
         }
 
         but_check(&toks, &mut sentiments);
@@ -195,7 +202,7 @@ struct Tok<'a> {
 }
 
 /// `sentiment_valence`: the valence of token `i` with the rules that look at its neighbours.
-fn sentiment_valence(toks: &[Tok<'_>], i: usize, is_cap_diff: bool) -> f64 {
+fn sentiment_valence(t: &Tables, toks: &[Tok<'_>], i: usize, is_cap_diff: bool) -> f64 {
     let Some(lex) = toks[i].lex else {
         return 0.0;
     };
@@ -240,7 +247,7 @@ fn sentiment_valence(toks: &[Tok<'_>], i: usize, is_cap_diff: bool) -> f64 {
             valence += s;
             valence = negation_check(valence, toks, start_i, i);
             if start_i == 2 {
-                valence = special_idioms_check(valence, toks, i);
+                valence = special_idioms_check(t, valence, toks, i);
             }
         }
     }
@@ -294,7 +301,9 @@ fn negation_check(mut valence: f64, toks: &[Tok<'_>], start_i: usize, i: usize) 
                 || matches!(lower(i - 1), "so" | "this")
             {
                 valence *= 1.25;
-            } else if lower(i - 3) == "without" && (lower(i - 2) == "doubt" || lower(i - 1) == "doubt") {
+            } else if lower(i - 3) == "without"
+                && (lower(i - 2) == "doubt" || lower(i - 1) == "doubt")
+            {
                 // unchanged, as above
             } else if toks[i - 3].negates {
                 valence *= N_SCALAR;
@@ -305,27 +314,19 @@ fn negation_check(mut valence: f64, toks: &[Tok<'_>], start_i: usize, i: usize) 
     valence
 }
 
-/// `SPECIAL_CASES` value of the token sequence, compared token by token: the reference joins
-/// lower-case tokens with single spaces and looks the string up, and tokens never contain
-/// whitespace, so the two are the same test.
-fn special_case(seq: &[&str]) -> Option<f64> {
-    SPECIAL_CASES
+/// Value of the first key equal to the token sequence. The reference joins lower-case tokens
+/// with single spaces and looks the string up; tokens never contain whitespace, so comparing
+/// token by token against the pre-split keys is the same test, without building strings.
+fn phrase_value(phrases: &[(Vec<&'static str>, f64)], seq: &[&str]) -> Option<f64> {
+    phrases
         .iter()
-        .find(|(key, _)| key.split(' ').eq(seq.iter().copied()))
-        .map(|&(_, v)| v)
-}
-
-/// Multi-word `BOOSTER_DICT` value of the token sequence (same token-wise comparison).
-fn booster_ngram(seq: &[&str]) -> Option<f64> {
-    BOOSTER_DICT
-        .iter()
-        .filter(|(key, _)| key.contains(' '))
-        .find(|(key, _)| key.split(' ').eq(seq.iter().copied()))
+        .find(|(key, _)| key.as_slice() == seq)
         .map(|&(_, v)| v)
 }
 
 /// `_special_idioms_check` for the lexicon word at `i` (only reached with `i >= 3`).
-fn special_idioms_check(mut valence: f64, toks: &[Tok<'_>], i: usize) -> f64 {
+fn special_idioms_check(t: &Tables, mut valence: f64, toks: &[Tok<'_>], i: usize) -> f64 {
+    let special_case = |seq: &[&str]| phrase_value(&t.special_cases, seq);
     let w = |k: usize| toks[k].lower;
     // First hit in this order wins, as in the reference's `break`.
     let sequences: [&[&str]; 5] = [
@@ -358,7 +359,7 @@ fn special_idioms_check(mut valence: f64, toks: &[Tok<'_>], i: usize) -> f64 {
         &[w(i - 2), w(i - 1)],
     ];
     for ngram in ngrams {
-        if let Some(b) = booster_ngram(ngram) {
+        if let Some(b) = phrase_value(&t.booster_ngrams, ngram) {
             valence += b;
         }
     }
@@ -449,9 +450,12 @@ fn score_valence(sentiments: &[f64], text: &str) -> Scores {
 /// `_punctuation_emphasis`: up to 4 '!' at 0.292 each; 2-3 '?' at 0.18 each, more count 0.96.
 /// Counted over the whole (emoji-substituted) text, wherever the marks are.
 fn punctuation_emphasis(text: &str) -> f64 {
-    let bytes = text.as_bytes();
-    let ep = bytes.iter().filter(|&&b| b == b'!').count().min(4);
-    let qm = bytes.iter().filter(|&&b| b == b'?').count();
+    let (mut ep, mut qm) = (0usize, 0usize);
+    for &b in text.as_bytes() {
+        ep += usize::from(b == b'!');
+        qm += usize::from(b == b'?');
+    }
+    let ep = ep.min(4);
     let qm_amp = match qm {
         0 | 1 => 0.0,
         2 | 3 => qm as f64 * 0.18,
@@ -476,7 +480,9 @@ fn py_round(x: f64, ndigits: i32) -> f64 {
     if ((y - y.trunc()).abs() - 0.5).abs() > 1e-6 {
         return y.round() / scale;
     }
-    format!("{:.*}", ndigits as usize, x).parse().expect("formatted float parses")
+    format!("{:.*}", ndigits as usize, x)
+        .parse()
+        .expect("formatted float parses")
 }
 
 /// `SentiText._strip_punc_if_word`: strip leading/trailing ASCII punctuation
@@ -484,7 +490,17 @@ fn py_round(x: f64, ndigits: i32) -> f64 {
 /// so emoticons like ":)" or ":D" survive. Note the side effect the reference has too: short
 /// words keep their punctuation ("ok!" stays "ok!" and so misses the lexicon's "ok").
 fn strip_punc_if_word(token: &str) -> &str {
-    let stripped = token.trim_matches(|c: char| c.is_ascii_punctuation());
+    // Byte-wise is exact: the punctuation is ASCII, and no byte of a multi-byte UTF-8
+    // character is, so the cut always falls on a character boundary.
+    let b = token.as_bytes();
+    let (mut start, mut end) = (0, b.len());
+    while start < end && b[start].is_ascii_punctuation() {
+        start += 1;
+    }
+    while end > start && b[end - 1].is_ascii_punctuation() {
+        end -= 1;
+    }
+    let stripped = &token[start..end];
     if stripped.chars().nth(2).is_none() {
         token
     } else {
@@ -496,6 +512,37 @@ fn strip_punc_if_word(token: &str) -> &str {
 /// arguments use): Rust's `char::is_whitespace` plus the ASCII separators U+001C..U+001F.
 fn py_isspace(c: char) -> bool {
     matches!(c, '\u{1c}'..='\u{1f}') || c.is_whitespace()
+}
+
+/// Python's `str.split()` with no arguments: the non-empty runs between whitespace, handed to
+/// `each` in order. Walks bytes and decodes a character only at non-ASCII bytes, which keeps
+/// ASCII tweets (most of them) on the fast path.
+fn py_split_whitespace<'a>(text: &'a str, mut each: impl FnMut(&'a str)) {
+    let bytes = text.as_bytes();
+    let mut start: Option<usize> = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        let (space, width) = if bytes[i] < 0x80 {
+            (matches!(bytes[i], b'\t'..=b'\r' | 0x1c..=0x1f | b' '), 1)
+        } else {
+            let c = text[i..]
+                .chars()
+                .next()
+                .expect("i is on a character boundary");
+            (py_isspace(c), c.len_utf8())
+        };
+        if space {
+            if let Some(s) = start.take() {
+                each(&text[s..i]);
+            }
+        } else if start.is_none() {
+            start = Some(i);
+        }
+        i += width;
+    }
+    if let Some(s) = start {
+        each(&text[s..]);
+    }
 }
 
 /// Python's `str.strip()` with no arguments.
@@ -541,17 +588,31 @@ fn py_lower_into(s: &str, out: &mut String) {
     }
 }
 
+/// What the rules need to know about one lower-case word.
+#[derive(Debug, Clone, Copy, Default)]
+struct WordInfo {
+    /// Valence in `vader_lexicon.txt`.
+    lex: Option<f64>,
+    /// Value in `BOOSTER_DICT`.
+    booster: Option<f64>,
+    /// In `NEGATE`.
+    negate: bool,
+}
+
 /// The parsed data, shared by every analyzer.
 struct Tables {
-    lexicon: FxMap<&'static str, f64>,
+    /// Union of the lexicon, `BOOSTER_DICT` and `NEGATE`, keyed by word.
+    words: FxMap<&'static str, WordInfo>,
     /// Emojis that are a single code point. The reference walks the text one code point at a
     /// time and looks each up, so its multi-code-point entries (skin tones, flags, ZWJ
     /// sequences, anything with U+FE0F) can never match and are not kept.
     emojis: FxMap<char, &'static str>,
     /// Lowest code point in `emojis`: characters below it skip the look-up.
     min_emoji: char,
-    boosters: FxMap<&'static str, f64>,
-    negate: HashSet<&'static str, BuildHasherDefault<FxHasher>>,
+    /// `SPECIAL_CASES`, keys split into tokens.
+    special_cases: Vec<(Vec<&'static str>, f64)>,
+    /// The multi-word `BOOSTER_DICT` entries, keys split into tokens.
+    booster_ngrams: Vec<(Vec<&'static str>, f64)>,
 }
 
 impl Tables {
@@ -559,7 +620,7 @@ impl Tables {
         // `make_lex_dict`: each non-empty line, stripped, split on tabs: word and mean valence
         // (the other two columns are the raters' spread and votes). A later duplicate wins,
         // as in a Python dict; the 3.3.2 lexicon has a few duplicates ("lol", "ok", ...).
-        let mut lexicon = FxMap::default();
+        let mut words: FxMap<&'static str, WordInfo> = FxMap::default();
         for line in VADER_LEXICON.trim_end_matches('\n').split('\n') {
             if line.is_empty() {
                 continue;
@@ -568,7 +629,13 @@ impl Tables {
             let word = fields.next().unwrap_or_default();
             let measure = fields.next().and_then(|m| m.parse::<f64>().ok());
             let measure = measure.unwrap_or_else(|| panic!("bad vader_lexicon.txt line {line:?}"));
-            lexicon.insert(word, measure);
+            words.entry(word).or_default().lex = Some(measure);
+        }
+        for &(word, value) in BOOSTER_DICT {
+            words.entry(word).or_default().booster = Some(value);
+        }
+        for &word in NEGATE {
+            words.entry(word).or_default().negate = true;
         }
 
         // `make_emoji_dict`: emoji<TAB>description per line.
@@ -577,7 +644,8 @@ impl Tables {
             let mut fields = py_strip(line).split('\t');
             let emoji = fields.next().unwrap_or_default();
             let description = fields.next();
-            let description = description.unwrap_or_else(|| panic!("bad emoji_utf8_lexicon.txt line {line:?}"));
+            let description =
+                description.unwrap_or_else(|| panic!("bad emoji_utf8_lexicon.txt line {line:?}"));
             let mut chars = emoji.chars();
             if let (Some(c), None) = (chars.next(), chars.next()) {
                 emojis.insert(c, description);
@@ -586,11 +654,18 @@ impl Tables {
         let min_emoji = emojis.keys().copied().min().unwrap_or(char::MAX);
 
         Tables {
-            lexicon,
+            words,
             emojis,
             min_emoji,
-            boosters: BOOSTER_DICT.iter().copied().collect(),
-            negate: NEGATE.iter().copied().collect(),
+            special_cases: SPECIAL_CASES
+                .iter()
+                .map(|&(k, v)| (k.split(' ').collect(), v))
+                .collect(),
+            booster_ngrams: BOOSTER_DICT
+                .iter()
+                .filter(|(k, _)| k.contains(' '))
+                .map(|&(k, v)| (k.split(' ').collect(), v))
+                .collect(),
         }
     }
 
@@ -598,8 +673,19 @@ impl Tables {
     /// description, preceded by a space unless the previous character was a plain ' '. Nothing
     /// is put *after* it (3.3.2 behaviour: "😁abc" reads "beaming face with smiling eyesabc").
     fn replace_emojis<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        let lookup = |c: char| if c < self.min_emoji { None } else { self.emojis.get(&c).copied() };
-        if !text.chars().any(|c| lookup(c).is_some()) {
+        let lookup = |c: char| {
+            if c < self.min_emoji {
+                None
+            } else {
+                self.emojis.get(&c).copied()
+            }
+        };
+        // All emoji code points are non-ASCII, so only the text from its first non-ASCII byte
+        // on needs a look.
+        let first_non_ascii = text.bytes().position(|b| b >= 0x80).unwrap_or(text.len());
+        if self.min_emoji >= '\u{80}'
+            && !text[first_non_ascii..].chars().any(|c| lookup(c).is_some())
+        {
             return Cow::Borrowed(text);
         }
         let mut out = String::with_capacity(text.len() + 64);
@@ -694,23 +780,80 @@ mod tests {
     #[track_caller]
     fn check(text: &str, neg: f64, neu: f64, pos: f64, compound: f64) {
         let s = scores(text);
-        assert_eq!(s, Scores { neg, neu, pos, compound }, "{text:?}");
+        assert_eq!(
+            s,
+            Scores {
+                neg,
+                neu,
+                pos,
+                compound
+            },
+            "{text:?}"
+        );
     }
 
     /// The examples of the vaderSentiment README / `__main__` demo, with the values the 3.3.2
     /// code actually prints (they match the README except where noted).
     #[test]
     fn readme_examples() {
-        check("VADER is smart, handsome, and funny.", 0.0, 0.254, 0.746, 0.8316);
-        check("VADER is smart, handsome, and funny!", 0.0, 0.248, 0.752, 0.8439);
-        check("VADER is very smart, handsome, and funny.", 0.0, 0.299, 0.701, 0.8545);
-        check("VADER is VERY SMART, handsome, and FUNNY.", 0.0, 0.246, 0.754, 0.9227);
-        check("VADER is VERY SMART, handsome, and FUNNY!!!", 0.0, 0.233, 0.767, 0.9342);
-        check("VADER is VERY SMART, uber handsome, and FRIGGIN FUNNY!!!", 0.0, 0.294, 0.706, 0.9469);
-        check("VADER is not smart, handsome, nor funny.", 0.646, 0.354, 0.0, -0.7424);
+        check(
+            "VADER is smart, handsome, and funny.",
+            0.0,
+            0.254,
+            0.746,
+            0.8316,
+        );
+        check(
+            "VADER is smart, handsome, and funny!",
+            0.0,
+            0.248,
+            0.752,
+            0.8439,
+        );
+        check(
+            "VADER is very smart, handsome, and funny.",
+            0.0,
+            0.299,
+            0.701,
+            0.8545,
+        );
+        check(
+            "VADER is VERY SMART, handsome, and FUNNY.",
+            0.0,
+            0.246,
+            0.754,
+            0.9227,
+        );
+        check(
+            "VADER is VERY SMART, handsome, and FUNNY!!!",
+            0.0,
+            0.233,
+            0.767,
+            0.9342,
+        );
+        check(
+            "VADER is VERY SMART, uber handsome, and FRIGGIN FUNNY!!!",
+            0.0,
+            0.294,
+            0.706,
+            0.9469,
+        );
+        check(
+            "VADER is not smart, handsome, nor funny.",
+            0.646,
+            0.354,
+            0.0,
+            -0.7424,
+        );
         check("The book was good.", 0.0, 0.508, 0.492, 0.4404);
         // README: neu 0.637, pos 0.363 (older code); 3.3.2 prints these, same compound.
-        check("At least it isn't a horrible book.", 0.0, 0.678, 0.322, 0.431);
+        check(
+            "At least it isn't a horrible book.",
+            0.0,
+            0.678,
+            0.322,
+            0.431,
+        );
         check("The book was only kind of good.", 0.0, 0.697, 0.303, 0.3832);
         check(
             "The plot was good, but the characters are uncompelling and the dialog is not great.",
@@ -721,28 +864,106 @@ mod tests {
         );
         check("Today SUX!", 0.779, 0.221, 0.0, -0.5461);
         // README: compound 0.2228 (older code); 3.3.2 gives 0.5249.
-        check("Today only kinda sux! But I'll get by, lol", 0.127, 0.556, 0.317, 0.5249);
+        check(
+            "Today only kinda sux! But I'll get by, lol",
+            0.127,
+            0.556,
+            0.317,
+            0.5249,
+        );
         check("Make sure you :) or :D today!", 0.0, 0.294, 0.706, 0.8633);
-        check("Catch utf-8 emoji such as 💘 and 💋 and 😁", 0.0, 0.583, 0.417, 0.875);
+        check(
+            "Catch utf-8 emoji such as 💘 and 💋 and 😁",
+            0.0,
+            0.583,
+            0.417,
+            0.875,
+        );
         check("Not bad at all", 0.0, 0.513, 0.487, 0.431);
     }
 
     /// The README's "tricky sentences" (idioms, "least", "never so", "without a doubt").
     #[test]
     fn readme_tricky_sentences() {
-        check("Sentiment analysis has never been good.", 0.325, 0.675, 0.0, -0.3412);
-        check("Sentiment analysis has never been this good!", 0.0, 0.621, 0.379, 0.5672);
-        check("Most automated sentiment analysis tools are shit.", 0.375, 0.625, 0.0, -0.5574);
-        check("With VADER, sentiment analysis is the shit!", 0.0, 0.583, 0.417, 0.6476);
-        check("Other sentiment analysis tools can be quite bad.", 0.351, 0.649, 0.0, -0.5849);
-        check("On the other hand, VADER is quite bad ass", 0.0, 0.423, 0.577, 0.802);
+        check(
+            "Sentiment analysis has never been good.",
+            0.325,
+            0.675,
+            0.0,
+            -0.3412,
+        );
+        check(
+            "Sentiment analysis has never been this good!",
+            0.0,
+            0.621,
+            0.379,
+            0.5672,
+        );
+        check(
+            "Most automated sentiment analysis tools are shit.",
+            0.375,
+            0.625,
+            0.0,
+            -0.5574,
+        );
+        check(
+            "With VADER, sentiment analysis is the shit!",
+            0.0,
+            0.583,
+            0.417,
+            0.6476,
+        );
+        check(
+            "Other sentiment analysis tools can be quite bad.",
+            0.351,
+            0.649,
+            0.0,
+            -0.5849,
+        );
+        check(
+            "On the other hand, VADER is quite bad ass",
+            0.0,
+            0.423,
+            0.577,
+            0.802,
+        );
         check("VADER is such a badass!", 0.0, 0.598, 0.402, 0.4003);
-        check("Without a doubt, excellent idea.", 0.0, 0.341, 0.659, 0.7013);
-        check("Roger Dodger is one of the most compelling variations on this theme.", 0.0, 0.834, 0.166, 0.2944);
-        check("Roger Dodger is at least compelling as a variation on the theme.", 0.0, 0.853, 0.147, 0.2263);
-        check("Roger Dodger is one of the least compelling variations on this theme.", 0.132, 0.868, 0.0, -0.1695);
+        check(
+            "Without a doubt, excellent idea.",
+            0.0,
+            0.341,
+            0.659,
+            0.7013,
+        );
+        check(
+            "Roger Dodger is one of the most compelling variations on this theme.",
+            0.0,
+            0.834,
+            0.166,
+            0.2944,
+        );
+        check(
+            "Roger Dodger is at least compelling as a variation on the theme.",
+            0.0,
+            0.853,
+            0.147,
+            0.2263,
+        );
+        check(
+            "Roger Dodger is one of the least compelling variations on this theme.",
+            0.132,
+            0.868,
+            0.0,
+            -0.1695,
+        );
         check("Not such a badass after all.", 0.289, 0.711, 0.0, -0.2584);
-        check("Without a doubt, an excellent idea.", 0.0, 0.408, 0.592, 0.7013);
+        check(
+            "Without a doubt, an excellent idea.",
+            0.0,
+            0.408,
+            0.592,
+            0.7013,
+        );
     }
 
     /// Quirks of 3.3.2 that the tweet corpus hardly exercises; expected values printed by
@@ -787,6 +1008,9 @@ mod tests {
         assert_eq!(strip_punc_if_word("good!!"), "good");
         assert_eq!(strip_punc_if_word("'don't'"), "don't");
         assert_eq!(py_strip("\u{1f} x\u{3000}"), "x");
+        let mut words = Vec::new();
+        py_split_whitespace("\ta  b\u{3000}c\u{200b}d\u{85}é\x1c", |w| words.push(w));
+        assert_eq!(words, ["a", "b", "c\u{200b}d", "é"]);
         let mut out = String::new();
         py_lower_into("ΟΔΟΣ", &mut out);
         assert_eq!(out, "οδος");
@@ -809,9 +1033,15 @@ mod tests {
     #[test]
     fn tables_parse_like_the_reference() {
         let t = SentimentAnalyzer::new().tables;
-        assert_eq!(t.lexicon.len(), 7506); // 7520 lines, 14 duplicated words
-        assert_eq!(t.lexicon.get("lol"), Some(&1.8));
-        assert_eq!(t.lexicon.get(":D"), Some(&2.3)); // upper-case keys exist but are never hit
+        let lex = |w: &str| t.words.get(w).and_then(|i| i.lex);
+        assert_eq!(t.words.values().filter(|i| i.lex.is_some()).count(), 7506); // 7520 lines, 14 words twice
+        assert_eq!(lex("lol"), Some(1.8)); // the later of the duplicates wins, as in a Python dict
+        assert_eq!(lex(":D"), Some(2.3)); // upper-case keys exist but are never hit
+        assert_eq!(
+            t.words.get("kind").map(|i| (i.lex, i.booster)),
+            Some((Some(2.4), None))
+        );
+        assert_eq!(t.words.get("never").map(|i| i.negate), Some(true));
         assert_eq!(t.emojis.len(), 1212);
         assert_eq!(t.emojis.get(&'😁'), Some(&"beaming face with smiling eyes"));
     }
