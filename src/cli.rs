@@ -132,8 +132,14 @@ pub struct ProduceArgs {
     pub linger: Duration,
 
     /// Send a partition's batch once it holds this many bytes.
-    #[arg(long, default_value_t = 1024 * 1024, value_name = "BYTES", help_heading = "Kafka")]
+    #[arg(long, default_value_t = 256 * 1024, value_name = "BYTES", help_heading = "Kafka")]
     pub batch_bytes: usize,
+
+    /// Produce requests in flight per partition. They are sent in read order; with more than
+    /// one, a request that fails and is retried can land after a later one (as with any
+    /// non-idempotent Kafka producer). 1 keeps each partition in strict read order.
+    #[arg(long, default_value_t = 4, value_name = "N", help_heading = "Kafka")]
+    pub max_in_flight: usize,
 
     /// Give up on a record that the broker has not acknowledged after this long (counted as
     /// failed: exit code 1).

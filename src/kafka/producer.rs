@@ -2,18 +2,21 @@
 //! when it reaches `--batch-bytes` or has waited `--linger`, and counts records as delivered
 //! only when the broker acknowledged them (acks from all in-sync replicas).
 //!
-//! One request is in flight per partition at a time, which keeps each partition's records in
-//! the order they were read while partitions proceed in parallel. A failed request is retried
-//! with back-off until `--delivery-timeout`; after that its records count as failed. While a
-//! partition's request is in flight its next batch fills up; once that batch is full too, the
-//! producer stops taking from the channel and the channel absorbs the difference.
+//! Up to `--max-in-flight` requests per partition overlap with the broker's work; they are
+//! written in the order their records were read, so a partition keeps that order unless a
+//! request fails and is retried after a later one succeeded (as with any non-idempotent Kafka
+//! producer; `--max-in-flight 1` rules that out). A failed request is retried with back-off
+//! until `--delivery-timeout`; after that its records count as failed. While a partition's
+//! requests are in flight its next batch fills up; once that batch is full too, the producer
+//! stops taking from the channel and the channel absorbs the difference.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use rskafka::client::partition::{Compression, PartitionClient};
 use rskafka::record::Record;
-use tokio::task::JoinSet;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::partitioner::Partitioner;
@@ -28,6 +31,8 @@ pub struct ProducerConfig {
     pub compression: Compression,
     pub delivery_timeout: Duration,
     pub request_timeout: Duration,
+    /// Requests in flight per partition; above 1, a retried request can land after a later one.
+    pub max_in_flight: usize,
 }
 
 #[derive(Default)]
@@ -35,7 +40,7 @@ struct Batch {
     records: Vec<RawRecord>,
     bytes: usize,
     since: Option<Instant>,
-    in_flight: bool,
+    in_flight: usize,
 }
 
 struct Sent {
@@ -62,23 +67,30 @@ impl Producer {
         let n = self.partitions.len();
         let mut batches: Vec<Batch> = (0..n).map(|_| Batch::default()).collect();
         let mut partitioner = Partitioner::default();
-        let mut in_flight: JoinSet<Sent> = JoinSet::new();
+        // One sender task per partition: partitions encode and send in parallel, and within a
+        // partition requests are first polled, and so written, in the order they were queued.
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Sent>();
+        let senders: Vec<mpsc::UnboundedSender<(Vec<RawRecord>, u64)>> = (0..n)
+            .map(|p| spawn_sender(p, self.partitions[p].clone(), self.cfg.clone(), self.stats.clone(), done_tx.clone()))
+            .collect();
+        let mut outstanding = 0usize;
         let mut closed = false;
+        let max_in_flight = self.cfg.max_in_flight.max(1);
         loop {
             // Room to take more: no partition is both busy and holding a full next batch.
-            let room = !batches.iter().any(|b| b.in_flight && b.bytes >= self.cfg.batch_bytes);
+            let room = !batches.iter().any(|b| b.in_flight >= max_in_flight && b.bytes >= self.cfg.batch_bytes);
             let next_due = batches
                 .iter()
-                .filter(|b| !b.in_flight)
+                .filter(|b| b.in_flight < max_in_flight)
                 .filter_map(|b| b.since)
                 .min()
                 .map(|t| t + self.cfg.linger);
             tokio::select! {
                 biased;
-                Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
-                    let sent = done.expect("delivery tasks do not panic");
+                Some(sent) = done_rx.recv(), if outstanding > 0 => {
+                    outstanding -= 1;
                     self.account(&sent);
-                    batches[sent.partition].in_flight = false;
+                    batches[sent.partition].in_flight -= 1;
                 }
                 rec = rx.recv(), if !closed && room => match rec {
                     Some(first) => {
@@ -103,15 +115,16 @@ impl Producer {
             let now = Instant::now();
             for (p, b) in batches.iter_mut().enumerate() {
                 let due = b.since.is_some_and(|t| now >= t + self.cfg.linger);
-                if !b.in_flight && !b.records.is_empty() && (closed || due || b.bytes >= self.cfg.batch_bytes) {
+                if b.in_flight < max_in_flight && !b.records.is_empty() && (closed || due || b.bytes >= self.cfg.batch_bytes) {
                     let records = std::mem::take(&mut b.records);
                     let bytes = std::mem::take(&mut b.bytes) as u64;
                     b.since = None;
-                    b.in_flight = true;
-                    in_flight.spawn(deliver(self.partitions[p].clone(), p, records, bytes, self.cfg.clone(), self.stats.clone()));
+                    b.in_flight += 1;
+                    outstanding += 1;
+                    senders[p].send((records, bytes)).expect("sender tasks live as long as the producer");
                 }
             }
-            if closed && in_flight.is_empty() && batches.iter().all(|b| b.records.is_empty()) {
+            if closed && outstanding == 0 && batches.iter().all(|b| b.records.is_empty()) {
                 return;
             }
         }
@@ -129,6 +142,35 @@ impl Producer {
             }
         }
     }
+}
+
+/// The task that sends one partition's batches, up to `--max-in-flight` at a time (the
+/// batcher never queues more), and reports each outcome.
+fn spawn_sender(
+    partition: usize,
+    client: Arc<PartitionClient>,
+    cfg: ProducerConfig,
+    stats: Arc<Stats>,
+    done: mpsc::UnboundedSender<Sent>,
+) -> mpsc::UnboundedSender<(Vec<RawRecord>, u64)> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<(Vec<RawRecord>, u64)>();
+    tokio::spawn(async move {
+        let mut pending = FuturesUnordered::new();
+        let mut open = true;
+        loop {
+            tokio::select! {
+                batch = rx.recv(), if open => match batch {
+                    Some((records, bytes)) => pending.push(deliver(client.clone(), partition, records, bytes, cfg.clone(), stats.clone())),
+                    None => open = false,
+                },
+                Some(sent) = pending.next(), if !pending.is_empty() => {
+                    let _ = done.send(sent);
+                }
+                else => return,
+            }
+        }
+    });
+    tx
 }
 
 async fn sleep_until_opt(t: Option<Instant>) {

@@ -45,7 +45,7 @@ impl Intake {
         let key = match &msg {
             Message::Tweet { id_str } => {
                 Stats::add(&self.stats.tweets, 1);
-                Some(Bytes::copy_from_slice(id_str.as_bytes()))
+                Some(bytes.slice(id_str.clone()))
             }
             Message::Forward { .. } => {
                 Stats::add(&self.stats.forwarded_other, 1);

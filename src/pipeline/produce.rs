@@ -104,6 +104,7 @@ pub async fn run(args: ProduceArgs) -> Result<()> {
             compression,
             delivery_timeout: args.delivery_timeout,
             request_timeout: timeout,
+            max_in_flight: args.max_in_flight,
         },
         stats.clone(),
     );

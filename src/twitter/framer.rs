@@ -122,6 +122,45 @@ impl Framer {
         }
     }
 
+    /// Like [`push`](Self::push), for a piece the caller already holds as `Bytes`: complete
+    /// messages inside it are handed out as slices of it, without copying; only a message
+    /// that straddles pieces is assembled in the internal buffer.
+    pub fn push_bytes(&mut self, mut data: Bytes, out: &mut Vec<Frame>) -> Result<(), FrameError> {
+        if self.framing == Framing::Length {
+            return self.push(&data, out);
+        }
+        // Finish whatever is pending (a partial line, or a line being skipped) through the
+        // copying path, one newline at a time, until nothing is pending.
+        while !(matches!(self.state, State::Line) && self.buf.is_empty()) {
+            match memchr::memchr(b'\n', &data) {
+                Some(p) => {
+                    let head = data.split_to(p + 1);
+                    self.push(&head, out)?;
+                }
+                None => return self.push(&data, out),
+            }
+        }
+        let mut start = 0;
+        let mut from = 0;
+        while let Some(off) = memchr::memchr(b'\n', &data[from..]) {
+            let p = from + off;
+            let cr = p > start && data[p - 1] == b'\r';
+            if self.framing == Framing::Crlf && !cr {
+                from = p + 1;
+                continue;
+            }
+            let end = if cr { p - 1 } else { p };
+            if end - start > self.max {
+                out.push(Frame::Oversized(p + 1 - start));
+            } else {
+                out.push(classify_line(data.slice(start..end)));
+            }
+            start = p + 1;
+            from = start;
+        }
+        self.push(&data[start..], out)
+    }
+
     fn drain(&mut self, out: &mut Vec<Frame>) -> Result<(), FrameError> {
         loop {
             match self.state {
@@ -160,7 +199,11 @@ impl Framer {
                     line.truncate(content_end);
                     self.scanned = 0;
                     if self.framing != Framing::Length {
-                        out.push(classify_line(line.freeze()));
+                        if content_end > self.max {
+                            out.push(Frame::Oversized(next));
+                        } else {
+                            out.push(classify_line(line.freeze()));
+                        }
                         continue;
                     }
                     let text = std::str::from_utf8(&line).unwrap_or("").trim();
@@ -236,6 +279,26 @@ mod tests {
 
     fn rec(s: &str) -> Frame {
         Frame::Record(Bytes::copy_from_slice(s.as_bytes()))
+    }
+
+    #[test]
+    fn push_bytes_gives_the_same_frames_as_push() {
+        let long = "z".repeat(30);
+        let input = format!("{{\"a\":1}}\r\n\r\n{{\"b\":\"q\nr\"}}\r\n{long}\r\n{{\"c\":3}}\r\n");
+        let input = input.as_bytes();
+        for framing in [Framing::Crlf, Framing::Newline] {
+            let whole = frames(framing, 20, &[input]);
+            for i in 0..input.len() {
+                for j in i..input.len() {
+                    let mut f = Framer::new(framing, 20);
+                    let mut out = Vec::new();
+                    for piece in [&input[..i], &input[i..j], &input[j..]] {
+                        f.push_bytes(Bytes::copy_from_slice(piece), &mut out).unwrap();
+                    }
+                    assert_eq!(out, whole, "{framing:?} split at {i},{j}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -3,16 +3,25 @@
 //! `scrub_geo`, unknown types, and bytes that are not even JSON: the consumer decides what to
 //! do with those, and compliance needs the deletes).
 //!
-//! Only the top level is looked at; nested objects (the user, a retweeted status) carry
-//! `id_str`s of their own, which is why this parses instead of searching bytes.
+//! Only the top level is looked at, and only up to the key that decides: the producer's job
+//! is to move bytes, and the consumer parses every record in full. Records that are not a
+//! JSON object envelope (or not UTF-8) are still caught here.
+//!
+//! Only the top level counts: nested objects (the user, a retweeted status) carry
+//! `id_str`s of their own, which is why this scans the structure (see [`super::scan`])
+//! instead of searching bytes.
 
-use serde::de::IgnoredAny;
+use std::ops::ControlFlow;
+
 use serde::Deserialize;
+
+use super::scan;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
-    /// A tweet; the key is its `id_str`.
-    Tweet { id_str: String },
+    /// A tweet; `id_str` is where its `id_str` value (the record key) sits in the message, so
+    /// the key can share the message's bytes.
+    Tweet { id_str: std::ops::Range<usize> },
     /// `delete`, `scrub_geo`, `status_withheld`, unknown types: forwarded without a key.
     Forward { kind: &'static str },
     /// Not JSON (or not UTF-8): forwarded without a key, counted as unparsed.
@@ -23,18 +32,6 @@ pub enum Message {
     Warning { code: String, message: String, percent_full: Option<u64> },
     /// `disconnect`: Twitter is about to close the connection.
     Disconnect { code: u32, reason: String },
-}
-
-#[derive(Deserialize)]
-struct Probe {
-    id_str: Option<String>,
-    limit: Option<LimitBody>,
-    warning: Option<WarningBody>,
-    disconnect: Option<DisconnectBody>,
-    delete: Option<IgnoredAny>,
-    scrub_geo: Option<IgnoredAny>,
-    status_withheld: Option<IgnoredAny>,
-    user_withheld: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -61,30 +58,54 @@ struct DisconnectBody {
 }
 
 pub fn classify(bytes: &[u8]) -> Message {
-    let Ok(p) = serde_json::from_slice::<Probe>(bytes) else {
+    let mut id_str = None;
+    let mut control: Option<(&[u8], &[u8])> = None;
+    let mut forward = None;
+    // Twitter's messages put their type first (`{"delete":…}`, `{"limit":…}`), and a tweet's
+    // `id_str` is its third key: stop at the first key that decides.
+    let scanned = scan::top_level_members(bytes, |key, value| {
+        match key {
+            b"id_str" => id_str = Some(value),
+            b"limit" | b"warning" | b"disconnect" => control = Some((key, value)),
+            b"delete" => forward = Some("delete"),
+            b"scrub_geo" => forward = Some("scrub_geo"),
+            b"status_withheld" | b"user_withheld" => forward = Some("withheld"),
+            _ => return ControlFlow::Continue(()),
+        }
+        ControlFlow::Break(())
+    });
+    if scanned.is_none() {
         return Message::Unparsed;
-    };
-    if let Some(l) = p.limit {
-        return Message::Limit { track: l.track };
     }
-    if let Some(w) = p.warning {
-        return Message::Warning { code: w.code, message: w.message, percent_full: w.percent_full };
+    // Control messages are rare; parse their (small) bodies fully.
+    match control {
+        Some((b"limit", v)) => {
+            if let Ok(l) = serde_json::from_slice::<LimitBody>(v) {
+                return Message::Limit { track: l.track };
+            }
+        }
+        Some((b"warning", v)) => {
+            if let Ok(w) = serde_json::from_slice::<WarningBody>(v) {
+                return Message::Warning { code: w.code, message: w.message, percent_full: w.percent_full };
+            }
+        }
+        Some((_, v)) => {
+            if let Ok(d) = serde_json::from_slice::<DisconnectBody>(v) {
+                return Message::Disconnect { code: d.code, reason: d.reason };
+            }
+        }
+        None => {}
     }
-    if let Some(d) = p.disconnect {
-        return Message::Disconnect { code: d.code, reason: d.reason };
+    if let Some(kind) = forward {
+        return Message::Forward { kind };
     }
-    if p.delete.is_some() {
-        return Message::Forward { kind: "delete" };
-    }
-    if p.scrub_geo.is_some() {
-        return Message::Forward { kind: "scrub_geo" };
-    }
-    if p.status_withheld.is_some() || p.user_withheld.is_some() {
-        return Message::Forward { kind: "withheld" };
-    }
-    match p.id_str {
-        Some(id_str) => Message::Tweet { id_str },
-        None => Message::Forward { kind: "unknown" },
+    // Twitter's `id_str` is decimal digits; anything needing unescaping is not a tweet id.
+    match id_str {
+        Some(v) if v.len() >= 2 && v[0] == b'"' && v[v.len() - 1] == b'"' && !v.contains(&b'\\') => {
+            let start = v.as_ptr() as usize - bytes.as_ptr() as usize + 1;
+            Message::Tweet { id_str: start..start + v.len() - 2 }
+        }
+        _ => Message::Forward { kind: "unknown" },
     }
 }
 
@@ -118,7 +139,8 @@ mod tests {
     #[test]
     fn top_level_id_str_only() {
         let t = br#"{"created_at":"x","user":{"id_str":"99"},"id_str":"123","retweeted_status":{"id_str":"7"}}"#;
-        assert_eq!(classify(t), Message::Tweet { id_str: "123".into() });
+        let Message::Tweet { id_str } = classify(t) else { panic!("not a tweet") };
+        assert_eq!(&t[id_str], b"123");
     }
 
     #[test]

@@ -10,4 +10,5 @@ pub mod framer;
 pub mod message;
 pub mod oauth;
 pub mod replay;
+pub mod scan;
 pub mod stream;

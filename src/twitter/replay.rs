@@ -6,7 +6,7 @@
 //! the async side, which frames, classifies and sends with backpressure.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
@@ -22,33 +22,35 @@ use crate::pipeline::stats::Stats;
 const PIECE: usize = 256 * 1024;
 
 pub fn open(path: &Path) -> Result<Box<dyn Read + Send>> {
-    let raw: Box<dyn Read + Send> = if path.as_os_str() == "-" {
-        Box::new(std::io::stdin())
+    let cannot = |what: &str, e: std::io::Error| Error::usage(format!("cannot {what} --from-file {}: {e}", path.display()));
+    if path.as_os_str() == "-" {
+        let mut reader = BufReader::with_capacity(PIECE, std::io::stdin());
+        let gzip = reader.fill_buf().map_err(|e| cannot("read", e))?.starts_with(&GZIP_MAGIC);
+        return Ok(if gzip { Box::new(MultiGzDecoder::new(reader)) } else { Box::new(reader) });
+    }
+    // A file is sniffed and rewound, so plain files are read without an extra buffer copy.
+    let mut file = File::open(path).map_err(|e| cannot("open", e))?;
+    let mut magic = [0u8; 2];
+    let n = file.read(&mut magic).map_err(|e| cannot("read", e))?;
+    file.seek(SeekFrom::Start(0)).map_err(|e| cannot("rewind", e))?;
+    if n == 2 && magic == GZIP_MAGIC {
+        Ok(Box::new(MultiGzDecoder::new(BufReader::with_capacity(PIECE, file))))
     } else {
-        Box::new(File::open(path).map_err(|e| {
-            Error::usage(format!("cannot open --from-file {}: {e}", path.display()))
-        })?)
-    };
-    let mut reader = BufReader::with_capacity(PIECE, raw);
-    let head = reader
-        .fill_buf()
-        .map_err(|e| Error::usage(format!("cannot read --from-file {}: {e}", path.display())))?;
-    if head.starts_with(&[0x1f, 0x8b]) {
-        Ok(Box::new(MultiGzDecoder::new(reader)))
-    } else {
-        Ok(Box::new(reader))
+        Ok(Box::new(file))
     }
 }
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 pub async fn run(path: &Path, max_record_bytes: usize, intake: &mut Intake, shutdown: &Shutdown) -> Result<End> {
     let mut reader = open(path)?;
     let (tx, mut rx) = mpsc::channel::<std::io::Result<Vec<u8>>>(4);
     let reading = tokio::task::spawn_blocking(move || loop {
-        let mut buf = vec![0u8; PIECE];
-        match reader.read(&mut buf) {
+        // `take` + `read_to_end` fills the piece without zeroing it first.
+        let mut buf = Vec::with_capacity(PIECE);
+        match (&mut reader).take(PIECE as u64).read_to_end(&mut buf) {
             Ok(0) => return,
-            Ok(n) => {
-                buf.truncate(n);
+            Ok(_) => {
                 if tx.blocking_send(Ok(buf)).is_err() {
                     return;
                 }
@@ -77,7 +79,7 @@ pub async fn run(path: &Path, max_record_bytes: usize, intake: &mut Intake, shut
                 return Err(Error::runtime(format!("reading --from-file {} failed: {e}", path.display())))
             }
         };
-        framer.push(&piece, &mut frames).expect("newline framing has no framing errors");
+        framer.push_bytes(bytes::Bytes::from(piece), &mut frames).expect("newline framing has no framing errors");
         let mut stop = None;
         for f in frames.drain(..) {
             line_no += 1;

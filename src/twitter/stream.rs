@@ -118,14 +118,11 @@ async fn connection(client: &StreamClient, cfg: &StreamConfig, intake: &mut Inta
                 if let Err(e) = d.write_all(&data) {
                     return Outcome::Retry(ErrorClass::Network, format!("corrupt gzip stream: {e}"));
                 }
-                let plain = std::mem::take(d.get_mut());
-                let r = framer.push(&plain, &mut frames);
-                // Hand the buffer back so its capacity is reused.
-                *d.get_mut() = plain;
-                d.get_mut().clear();
-                r
+                // Frames become slices of this buffer, so hand the decoder a fresh one.
+                let plain = std::mem::replace(d.get_mut(), Vec::with_capacity(64 * 1024));
+                framer.push_bytes(bytes::Bytes::from(plain), &mut frames)
             }
-            None => framer.push(&data, &mut frames),
+            None => framer.push_bytes(data, &mut frames),
         };
         if let Err(e) = pushed {
             return Outcome::Retry(ErrorClass::Network, e.to_string());
