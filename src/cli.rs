@@ -43,7 +43,101 @@ pub enum Command {
     ///
     /// Exit codes: 0 clean stop; 2 usage or configuration error; 1 runtime failure or any
     /// accepted record not delivered.
-    Produce(ProduceArgs),
+    Produce(Box<ProduceArgs>),
+
+    /// Read the raw tweets from Kafka at our own pace, enrich them (text, entities, language,
+    /// sentiment) and write JSON lines, exactly once across crashes and restarts.
+    ///
+    /// Output is made durable first and the group's offsets are committed after, in Kafka
+    /// itself (as a simple consumer, so kcat and kafka-consumer-groups see position and lag).
+    /// On start, anything written past the committed offsets is reconciled, so every record
+    /// appears exactly once in the output.
+    Consume(Box<ConsumeArgs>),
+
+    /// Create or describe the topic (partitions, replication factor, retention).
+    #[command(subcommand)]
+    Topic(TopicCommand),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ConsumeArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+
+    /// Consumer group whose committed offsets record our position.
+    #[arg(long, default_value = "tweetpipe", env = "TWEETPIPE_GROUP")]
+    pub group: String,
+
+    /// Where to start: `committed` (the group's offsets, else earliest), `earliest`, `latest`,
+    /// or an RFC 3339 time (the first record at or after it).
+    #[arg(long, default_value = "committed", value_name = "committed|earliest|latest|TIME")]
+    pub from: String,
+
+    /// Output directory (`-` for JSON lines on stdout). Files: tweets-*.jsonl, deletes-*.jsonl,
+    /// errors-*.jsonl; a file being written ends in `.inprogress`.
+    #[arg(long, default_value = "./tweets", value_name = "DIR")]
+    pub output: PathBuf,
+
+    /// Stop cleanly after this many records are durably written.
+    #[arg(long, value_name = "N")]
+    pub max_records: Option<u64>,
+
+    /// Stop cleanly when no new record arrived for this long.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub idle_exit: Option<Duration>,
+
+    /// Start a new output file once the current one reaches this size.
+    #[arg(long, default_value_t = 256 * 1024 * 1024, value_name = "BYTES")]
+    pub rotate_bytes: u64,
+
+    /// Make output durable (fsync) and commit offsets at least this often.
+    #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
+    pub commit_interval: Duration,
+
+    /// Print a stats line on stderr this often (0s turns it off).
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub stats_interval: Duration,
+
+    /// Longest wait of one fetch for new records (small values make --idle-exit precise; tansu
+    /// always waits this long).
+    #[arg(long, default_value = "500ms", value_parser = parse_duration, value_name = "DURATION")]
+    pub fetch_wait: Duration,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TopicCommand {
+    /// Create the topic with its partitions, replication factor and retention settings.
+    Create(TopicCreateArgs),
+    /// Show the topic's partitions, leaders, replicas and configuration.
+    Describe(TopicDescribeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TopicCreateArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[arg(long, default_value_t = 2)]
+    pub partitions: i32,
+    #[arg(long, default_value_t = 1)]
+    pub replication_factor: i16,
+    /// How long Kafka keeps records (`retention.ms`), e.g. 7d; default: the broker's.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub retention: Option<Duration>,
+    /// Size bound per partition (`retention.bytes`); default: the broker's.
+    #[arg(long, value_name = "BYTES")]
+    pub retention_bytes: Option<i64>,
+    /// Segment size (`segment.bytes`); default: the broker's.
+    #[arg(long, value_name = "BYTES")]
+    pub segment_bytes: Option<i64>,
+    /// Any other topic config, repeatable: `--config cleanup.policy=delete`.
+    #[arg(long = "config", value_name = "KEY=VALUE")]
+    pub configs: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TopicDescribeArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
 }
 
 /// Where the Kafka cluster and topic are.

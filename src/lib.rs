@@ -3,9 +3,12 @@
 //! else lives in these modules:
 //!
 //! - [`twitter`]: the stream client (OAuth, HTTP, framing, back-off) and file replay;
-//! - [`pipeline`]: the bounded channel, intake, stats, shutdown, and the `produce` command;
-//! - [`kafka`]: connecting, topics, partitioning, the batching producer;
-//! - [`enrich`]: what the consumer adds to each tweet.
+//! - [`pipeline`]: the bounded channel, intake, stats, shutdown, and the `produce` and
+//!   `consume` commands;
+//! - [`kafka`]: connecting, topics, partitioning, the batching producer, group offsets and
+//!   topic administration on a connection of our own;
+//! - [`enrich`]: what the consumer adds to each tweet;
+//! - [`sink`]: durable, rotating JSON-lines output and its crash recovery.
 
 pub mod cli;
 pub mod enrich;
@@ -13,6 +16,7 @@ pub mod error;
 pub mod kafka;
 pub mod logging;
 pub mod pipeline;
+pub mod sink;
 pub mod twitter;
 
 pub use error::{Error, Result};
@@ -26,7 +30,9 @@ pub fn run(cli: cli::Cli) -> Result<()> {
         .build()
         .map_err(|e| Error::runtime(format!("cannot start the async runtime: {e}")))?;
     let result = match cli.command {
-        cli::Command::Produce(args) => runtime.block_on(pipeline::produce::run(args)),
+        cli::Command::Produce(args) => runtime.block_on(pipeline::produce::run(*args)),
+        cli::Command::Consume(args) => runtime.block_on(pipeline::consume::run(*args)),
+        cli::Command::Topic(cmd) => runtime.block_on(kafka::admin::run(cmd)),
     };
     // Do not wait for detached tasks (e.g. a blocking stdin read) on the way out.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));

@@ -25,6 +25,18 @@ Subcommands (stdout: one JSON object per line; diagnostics go to stderr)
             {"partition":p,"offset":o,"key":"<hex>"|null}
         Exit 1 if any delivery failed (the failures are listed on stderr).
 
+    committed --brokers B --topic T --group G --partitions N [--timeout SECS]
+        Asks group G's coordinator for the committed offsets of partitions 0..N-1
+        of T (Consumer.committed(), no subscription, nothing consumed). Prints per
+        partition, in order,
+            {"partition":p,"offset":o}        (o = null when nothing is committed)
+    commit   --brokers B --topic T --group G --offsets p:o[,p:o...] [--timeout SECS]
+        Commits the given offsets (the next offset to read, Kafka's convention)
+        for group G synchronously, as a simple consumer (no subscription, so
+        generation -1). Prints per partition the broker's answer
+            {"partition":p,"offset":o,"error":null|"<error>"}
+        Exit 1 if any partition failed.
+
 Exit codes: 0 ok, 1 Kafka/delivery/IO error, 2 bad usage, 3 consume timeout.
 
 Notes on the broker used in CI (tansu): no topic auto-creation (create the topic
@@ -246,9 +258,62 @@ def produce(ck, a):
     return 0
 
 
+def group_consumer(ck, a):
+    """A consumer in group G that never subscribes: it only reads or writes committed offsets."""
+    conf = base_config(a.brokers)
+    conf.update({
+        "group.id": a.group,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "allow.auto.create.topics": False,
+    })
+    return ck.Consumer(conf)
+
+
+def committed(ck, a):
+    consumer = group_consumer(ck, a)
+    try:
+        parts = consumer.committed([ck.TopicPartition(a.topic, p) for p in range(a.partitions)], timeout=a.timeout)
+        for tp in sorted(parts, key=lambda tp: tp.partition):
+            if tp.error is not None:
+                log("partition %d: %s" % (tp.partition, tp.error))
+                return EXIT_ERROR
+            sys.stdout.write(json.dumps({"partition": tp.partition, "offset": tp.offset if tp.offset >= 0 else None},
+                                        separators=(",", ":")) + "\n")
+        return 0
+    finally:
+        sys.stdout.flush()
+        consumer.close()
+
+
+def commit(ck, a):
+    offsets = []
+    for item in a.offsets.split(","):
+        p, _, o = item.partition(":")
+        try:
+            offsets.append(ck.TopicPartition(a.topic, int(p), int(o)))
+        except ValueError:
+            log("--offsets entry %r is not PARTITION:OFFSET" % item)
+            return EXIT_USAGE
+    consumer = group_consumer(ck, a)
+    failed = 0
+    try:
+        result = consumer.commit(offsets=offsets, asynchronous=False)
+        for tp in sorted(result, key=lambda tp: tp.partition):
+            if tp.error is not None:
+                failed += 1
+            sys.stdout.write(json.dumps({"partition": tp.partition, "offset": tp.offset,
+                                         "error": None if tp.error is None else str(tp.error)},
+                                        separators=(",", ":")) + "\n")
+        return EXIT_ERROR if failed else 0
+    finally:
+        sys.stdout.flush()
+        consumer.close()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="cmd", required=True, metavar="{consume,produce}")
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="{consume,produce,committed,commit}")
 
     c = sub.add_parser("consume", help="read N records from the earliest offsets and print them",
                        description="Read all partitions of TOPIC from the earliest offset until COUNT records "
@@ -277,12 +342,30 @@ def main():
     p.add_argument("--timeout", type=float, default=60.0,
                    help="per-record delivery timeout in seconds (message.timeout.ms; default 60)")
 
+    k = sub.add_parser("committed", help="print a group's committed offsets",
+                       description="Print {\"partition\",\"offset\"(null if none)} for partitions 0..N-1 of TOPIC "
+                                   "as committed by GROUP.")
+    k.add_argument("--brokers", required=True, help="bootstrap servers, host:port[,host:port...]")
+    k.add_argument("--topic", required=True)
+    k.add_argument("--group", required=True)
+    k.add_argument("--partitions", type=int, required=True, help="partitions 0..N-1 are asked for")
+    k.add_argument("--timeout", type=float, default=10.0, help="seconds (default 10)")
+
+    m = sub.add_parser("commit", help="commit offsets for a group (simple consumer, no subscription)",
+                       description="Commit PARTITION:OFFSET pairs (next offset to read) for GROUP; print "
+                                   "{\"partition\",\"offset\",\"error\"} per partition. Exit 1 on any error.")
+    m.add_argument("--brokers", required=True, help="bootstrap servers, host:port[,host:port...]")
+    m.add_argument("--topic", required=True)
+    m.add_argument("--group", required=True)
+    m.add_argument("--offsets", required=True, help="p:o[,p:o...]")
+    m.add_argument("--timeout", type=float, default=10.0, help="seconds (default 10)")
+
     a = ap.parse_args()
     if a.cmd == "consume" and (a.count < 0 or a.timeout < 0):
         ap.error("--count and --timeout must be >= 0")
     ck = import_confluent_kafka()
     try:
-        return consume(ck, a) if a.cmd == "consume" else produce(ck, a)
+        return {"consume": consume, "produce": produce, "committed": committed, "commit": commit}[a.cmd](ck, a)
     except KeyboardInterrupt:
         return EXIT_ERROR
     except ck.KafkaException as e:

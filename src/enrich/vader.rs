@@ -93,7 +93,7 @@ const SPECIAL_CASES: &[(&str, f64)] = &[
 /// the proportions of the text that are negative, neutral and positive (rounded to 3 decimals,
 /// summing to about 1), `compound` the normalised overall valence in [-1, 1] (4 decimals).
 /// A text without any token scores all zeros, as in the reference.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
 pub struct Scores {
     pub neg: f64,
     pub neu: f64,

@@ -2,7 +2,10 @@
 //! topic exists, choosing partitions the way the Java client does, and the batching producer
 //! that counts a record as delivered only when the broker acknowledged it.
 
+pub mod admin;
 pub mod client;
+pub mod connection;
+pub mod group;
 pub mod nodelay;
 pub mod partitioner;
 pub mod producer;

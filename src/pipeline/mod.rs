@@ -6,6 +6,7 @@
 //! record to the channel and moves on, whatever the answer.
 
 pub mod channel;
+pub mod consume;
 pub mod intake;
 pub mod overflow;
 pub mod produce;

@@ -1,0 +1,417 @@
+//! A connection of our own to one Kafka broker, for the APIs rskafka does not speak (consumer
+//! group offsets, CreateTopics with configs, DescribeConfigs).
+//!
+//! The wire format is Kafka's: each request is a 4-byte big-endian length followed by a
+//! request header (API key, version, correlation id, client id) and the body; responses come
+//! back the same way, in order. Message types come from the `kafka-protocol` crate, built with
+//! its `client` feature only (no compression codecs: these APIs carry no record batches, and
+//! its zstd/lz4 codecs would link C code).
+//!
+//! Design choices, and why:
+//! - One request at a time: the callers (topic admin, offset commits once a second) are not
+//!   throughput-bound, and strictly sequential use makes matching responses trivial.
+//! - Every request (and the connect, and the ApiVersions handshake) has a time limit, because a
+//!   broker that accepts a connection and then says nothing would otherwise hang us forever.
+//!   After a timeout or an I/O error the connection is unusable (a late response would be read
+//!   as the answer to the next request), so it refuses further requests and the caller
+//!   reconnects.
+//! - Length prefix and body go out in one write, with `TCP_NODELAY`: two writes with Nagle on
+//!   stall each request on the broker's delayed ACK (see `nodelay.rs` for the rskafka case).
+//! - Versions: at connect, ApiVersions tells what the broker speaks; for each API we use the
+//!   highest version both sides (broker, and kafka-protocol's request *and* response types)
+//!   support. Callers that build version-dependent shapes ask [`Connection::version`].
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse, DescribeConfigsRequest,
+    DescribeConfigsResponse, FindCoordinatorRequest, FindCoordinatorResponse, MetadataRequest, MetadataResponse,
+    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, RequestHeader, ResponseHeader,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message, StrBytes, VersionRange};
+use kafka_protocol::ResponseError;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::error::{Error, Result};
+
+const CLIENT_ID: &str = concat!("tweetpipe/", env!("CARGO_PKG_VERSION"));
+
+/// Largest response we accept. Our responses are small (metadata, configs, offsets); a huge
+/// length means we are not talking to Kafka (e.g. an HTTP or TLS port) and must not allocate it.
+const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
+/// A request type we can send, with its API key and response type.
+///
+/// kafka-protocol's own `Request` trait is only implemented when both its `client` and
+/// `broker` features are on, and the `broker` feature compiles a decoder for every request and
+/// an encoder for every response, which we never use. So we name the pairs we use here; adding
+/// an API (e.g. JoinGroup for full group membership) is one line in the `apis!` list below.
+pub trait ApiRequest: Encodable + Message + HeaderVersion {
+    const KEY: ApiKey;
+    type Response: Decodable + Message + HeaderVersion;
+}
+
+macro_rules! apis {
+    ($($req:ident => $resp:ident, $key:ident;)*) => {
+        $(impl ApiRequest for $req {
+            const KEY: ApiKey = ApiKey::$key;
+            type Response = $resp;
+        })*
+    };
+}
+
+apis! {
+    ApiVersionsRequest => ApiVersionsResponse, ApiVersions;
+    MetadataRequest => MetadataResponse, Metadata;
+    FindCoordinatorRequest => FindCoordinatorResponse, FindCoordinator;
+    OffsetFetchRequest => OffsetFetchResponse, OffsetFetch;
+    OffsetCommitRequest => OffsetCommitResponse, OffsetCommit;
+    CreateTopicsRequest => CreateTopicsResponse, CreateTopics;
+    DescribeConfigsRequest => DescribeConfigsResponse, DescribeConfigs;
+}
+
+/// A Kafka error code as people look it up: `NOT_COORDINATOR (16)`.
+pub fn error_name(code: i16) -> String {
+    match ResponseError::try_from_code(code) {
+        None => "NONE (0)".to_string(),
+        Some(ResponseError::Unknown(c)) => format!("error code {c}"),
+        Some(e) => {
+            // kafka-protocol names the variants in CamelCase; Kafka's docs and tools use
+            // SCREAMING_SNAKE_CASE.
+            let camel = format!("{e:?}");
+            let mut name = String::with_capacity(camel.len() + 8);
+            for (i, ch) in camel.chars().enumerate() {
+                if ch.is_ascii_uppercase() && i > 0 {
+                    name.push('_');
+                }
+                name.push(ch.to_ascii_uppercase());
+            }
+            format!("{name} ({code})")
+        }
+    }
+}
+
+/// How a request failed: the connection (reconnect and maybe retry) or the exchange itself.
+#[derive(Debug)]
+pub enum RequestError {
+    /// I/O error, timeout, or a connection already broken: reconnecting may help.
+    Connection(String),
+    /// The broker does not speak a version of this API we know, or the bytes made no sense.
+    Protocol(String),
+}
+
+impl std::fmt::Display for RequestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RequestError::Connection(m) | RequestError::Protocol(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<RequestError> for Error {
+    fn from(e: RequestError) -> Self {
+        Error::runtime(e.to_string())
+    }
+}
+
+/// A TCP connection to one broker.
+pub struct Connection {
+    addr: String,
+    stream: TcpStream,
+    timeout: Duration,
+    next_correlation_id: i32,
+    /// API key → the broker's supported range, from ApiVersions.
+    broker_versions: HashMap<i16, VersionRange>,
+    /// Set after a timeout or I/O error: the byte stream is out of step.
+    broken: Option<String>,
+}
+
+impl Connection {
+    /// Connects to `addr` (`HOST:PORT`) and asks which API versions it speaks; `timeout` bounds
+    /// the connect and the handshake together, and each later request.
+    pub async fn connect(addr: &str, timeout: Duration) -> std::result::Result<Connection, RequestError> {
+        let started = Instant::now();
+        let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(RequestError::Connection(format!("connecting to {addr}: {e}"))),
+            Err(_) => return Err(RequestError::Connection(format!("connecting to {addr}: no connection within {timeout:?}"))),
+        };
+        stream
+            .set_nodelay(true)
+            .map_err(|e| RequestError::Connection(format!("setting TCP_NODELAY on the connection to {addr}: {e}")))?;
+        let mut conn = Connection {
+            addr: addr.to_string(),
+            stream,
+            timeout,
+            next_correlation_id: 0,
+            broker_versions: HashMap::new(),
+            broken: None,
+        };
+        let left = timeout.saturating_sub(started.elapsed()).max(Duration::from_millis(1));
+        conn.handshake(left).await?;
+        Ok(conn)
+    }
+
+    /// The broker's address as we dialled it.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// The default time limit of one request.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Never use a version of `key` above `max` on this connection: for a broker whose newer
+    /// version misbehaves, and to test the older request shapes against a new broker.
+    pub fn cap_version(&mut self, key: ApiKey, max: i16) {
+        if let Some(r) = self.broker_versions.get_mut(&(key as i16)) {
+            r.max = r.max.min(max);
+        }
+    }
+
+    /// The version of `R` we send: the highest that the broker and kafka-protocol (request and
+    /// response type) all support.
+    pub fn version<R: ApiRequest>(&self) -> std::result::Result<i16, RequestError> {
+        let ours = R::VERSIONS.intersect(&<R::Response as Message>::VERSIONS);
+        let name = format!("{:?}", R::KEY);
+        let Some(theirs) = self.broker_versions.get(&(R::KEY as i16)) else {
+            return Err(RequestError::Protocol(format!("broker {} does not support the {name} API", self.addr)));
+        };
+        let both = ours.intersect(theirs);
+        if both.is_empty() {
+            return Err(RequestError::Protocol(format!(
+                "broker {} speaks {name} versions {theirs}, we speak {ours}: no version in common",
+                self.addr
+            )));
+        }
+        Ok(both.max)
+    }
+
+    /// Sends `req` and waits (at most the connection's timeout) for its response.
+    pub async fn request<R: ApiRequest>(&mut self, req: &R) -> std::result::Result<R::Response, RequestError> {
+        self.request_within(req, self.timeout).await
+    }
+
+    /// Like [`Connection::request`], with an explicit time limit (callers with a deadline).
+    pub async fn request_within<R: ApiRequest>(
+        &mut self,
+        req: &R,
+        limit: Duration,
+    ) -> std::result::Result<R::Response, RequestError> {
+        let version = self.version::<R>()?;
+        let body = self.exchange::<R>(req, version, limit).await?;
+        decode_body::<R::Response>(body, version, &self.addr, R::KEY)
+    }
+
+    /// ApiVersions: send the newest version we know; a broker that does not know it answers
+    /// UNSUPPORTED_VERSION with a v0 body listing its own range, and we retry within that.
+    async fn handshake(&mut self, limit: Duration) -> std::result::Result<(), RequestError> {
+        let deadline = Instant::now() + limit;
+        let mut version = ApiVersionsRequest::VERSIONS.max.min(ApiVersionsResponse::VERSIONS.max);
+        loop {
+            let mut req = ApiVersionsRequest::default();
+            if version >= 3 {
+                req.client_software_name = StrBytes::from_static_str("tweetpipe");
+                req.client_software_version = StrBytes::from_static_str(env!("CARGO_PKG_VERSION"));
+            }
+            let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+            let body = self.exchange::<ApiVersionsRequest>(&req, version, left).await?;
+            // The error code is the first field in every version, so it can be read before
+            // knowing which version the broker answered in.
+            if body.len() >= 2 && i16::from_be_bytes([body[0], body[1]]) == ResponseError::UnsupportedVersion.code() && version > 0 {
+                let v0 = decode_body::<ApiVersionsResponse>(body, 0, &self.addr, ApiKey::ApiVersions)?;
+                let theirs = v0.api_keys.iter().find(|k| k.api_key == ApiKey::ApiVersions as i16);
+                let Some(max) = theirs.map(|k| k.max_version).filter(|m| *m < version) else {
+                    return Err(RequestError::Protocol(format!("broker {} rejected every ApiVersions version", self.addr)));
+                };
+                version = max;
+                continue;
+            }
+            let resp = decode_body::<ApiVersionsResponse>(body, version, &self.addr, ApiKey::ApiVersions)?;
+            if resp.error_code != 0 {
+                return Err(RequestError::Protocol(format!(
+                    "broker {} answered ApiVersions with {}",
+                    self.addr,
+                    error_name(resp.error_code)
+                )));
+            }
+            self.broker_versions =
+                resp.api_keys.iter().map(|k| (k.api_key, VersionRange { min: k.min_version, max: k.max_version })).collect();
+            return Ok(());
+        }
+    }
+
+    /// Writes one request frame and reads the matching response frame; returns the response
+    /// body after its header.
+    async fn exchange<R: ApiRequest>(
+        &mut self,
+        req: &R,
+        version: i16,
+        limit: Duration,
+    ) -> std::result::Result<Bytes, RequestError> {
+        if let Some(why) = &self.broken {
+            return Err(RequestError::Connection(format!("connection to {} is unusable after an earlier failure ({why})", self.addr)));
+        }
+        let correlation_id = self.next_correlation_id;
+        self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
+        let frame = encode_frame(req, R::KEY, version, correlation_id)
+            .map_err(|e| RequestError::Protocol(format!("encoding {:?} v{version}: {e}", R::KEY)))?;
+        let what = format!("{:?} request to {}", R::KEY, self.addr);
+        let io = async {
+            self.stream.write_all(&frame).await?;
+            let len = self.stream.read_i32().await?;
+            let len = usize::try_from(len).ok().filter(|l| *l <= MAX_RESPONSE_BYTES).ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::InvalidData, format!("response length {len} is not plausible; is this a Kafka port?"))
+            })?;
+            let mut buf = vec![0u8; len];
+            self.stream.read_exact(&mut buf).await?;
+            Ok::<_, std::io::Error>(Bytes::from(buf))
+        };
+        let mut body = match tokio::time::timeout(limit, io).await {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) => {
+                let msg = format!("{what}: {e}");
+                self.broken = Some(msg.clone());
+                return Err(RequestError::Connection(msg));
+            }
+            Err(_) => {
+                let msg = format!("{what}: no answer within {limit:?}");
+                self.broken = Some(msg.clone());
+                return Err(RequestError::Connection(msg));
+            }
+        };
+        let header = ResponseHeader::decode(&mut body, R::KEY.response_header_version(version)).map_err(|e| {
+            self.broken = Some(format!("undecodable response header: {e}"));
+            RequestError::Protocol(format!("{what}: undecodable response header: {e}"))
+        })?;
+        if header.correlation_id != correlation_id {
+            let msg = format!("{what}: response has correlation id {}, expected {correlation_id}", header.correlation_id);
+            self.broken = Some(msg.clone());
+            return Err(RequestError::Protocol(msg));
+        }
+        Ok(body)
+    }
+}
+
+/// One buffer holding length, header and body, so the frame goes out in one write.
+fn encode_frame<R: ApiRequest>(req: &R, key: ApiKey, version: i16, correlation_id: i32) -> std::result::Result<BytesMut, String> {
+    let header = RequestHeader::default()
+        .with_request_api_key(key as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation_id)
+        .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)));
+    let header_version = key.request_header_version(version);
+    // kafka-protocol reports encode errors as anyhow errors; we keep them as strings.
+    let size = header.compute_size(header_version).map_err(|e| e.to_string())? + req.compute_size(version).map_err(|e| e.to_string())?;
+    let mut buf = BytesMut::with_capacity(4 + size);
+    buf.put_i32(i32::try_from(size).map_err(|_| format!("request of {size} bytes is too large"))?);
+    header.encode(&mut buf, header_version).map_err(|e| e.to_string())?;
+    req.encode(&mut buf, version).map_err(|e| e.to_string())?;
+    Ok(buf)
+}
+
+fn decode_body<T: Decodable>(mut body: Bytes, version: i16, addr: &str, key: ApiKey) -> std::result::Result<T, RequestError> {
+    T::decode(&mut body, version).map_err(|e| RequestError::Protocol(format!("{key:?} v{version} response from {addr}: undecodable: {e}")))
+}
+
+/// Connects to the first reachable broker of `brokers`, trying each in turn (each attempt
+/// bounded by `timeout`).
+pub async fn connect_any(brokers: &[String], timeout: Duration) -> Result<Connection> {
+    let mut failures = Vec::new();
+    for b in brokers {
+        match Connection::connect(b, timeout).await {
+            Ok(c) => return Ok(c),
+            Err(e) => {
+                tracing::debug!(broker = %b, error = %e, "bootstrap broker unusable");
+                failures.push(e.to_string());
+            }
+        }
+    }
+    Err(Error::runtime(format!(
+        "cannot reach Kafka at {}: {}. Check --brokers (KAFKA_BROKERS) and that the brokers are up and reachable from here",
+        brokers.join(","),
+        failures.join("; ")
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    /// Reads one request frame; returns (api key, api version, correlation id).
+    async fn read_request(s: &mut TcpStream) -> (i16, i16, i32) {
+        let len = s.read_i32().await.unwrap() as usize;
+        let mut buf = vec![0u8; len];
+        s.read_exact(&mut buf).await.unwrap();
+        let be16 = |i: usize| i16::from_be_bytes([buf[i], buf[i + 1]]);
+        (be16(0), be16(2), i32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]))
+    }
+
+    async fn write_frame(s: &mut TcpStream, correlation_id: i32, body: &[u8]) {
+        let mut frame = Vec::new();
+        frame.extend_from_slice(&(4 + body.len() as i32).to_be_bytes());
+        frame.extend_from_slice(&correlation_id.to_be_bytes());
+        frame.extend_from_slice(body);
+        s.write_all(&frame).await.unwrap();
+    }
+
+    /// An old broker that knows ApiVersions only up to v2 (and Metadata up to v5): the
+    /// handshake falls back and versions are chosen within what it advertises.
+    #[tokio::test]
+    async fn handshake_falls_back_to_the_brokers_apiversions_version() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let broker = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let (key, version, cid) = read_request(&mut s).await;
+            assert_eq!((key, version), (18, 4), "first the newest ApiVersions we know");
+            // UNSUPPORTED_VERSION, v0 body: error, [api_key, min, max]
+            let mut body = Vec::new();
+            body.extend_from_slice(&35i16.to_be_bytes());
+            body.extend_from_slice(&1i32.to_be_bytes());
+            for v in [18i16, 0, 2] {
+                body.extend_from_slice(&v.to_be_bytes());
+            }
+            write_frame(&mut s, cid, &body).await;
+            let (key, version, cid) = read_request(&mut s).await;
+            assert_eq!((key, version), (18, 2), "then the broker's newest");
+            // v2 body: error 0, [api_key, min, max] x2, throttle_time_ms
+            let mut body = Vec::new();
+            body.extend_from_slice(&0i16.to_be_bytes());
+            body.extend_from_slice(&2i32.to_be_bytes());
+            for v in [18i16, 0, 2, 3, 0, 5] {
+                body.extend_from_slice(&v.to_be_bytes());
+            }
+            body.extend_from_slice(&0i32.to_be_bytes());
+            write_frame(&mut s, cid, &body).await;
+            s
+        });
+        let conn = Connection::connect(&addr, Duration::from_secs(5)).await.expect("handshake");
+        assert_eq!(conn.version::<MetadataRequest>().unwrap(), 5);
+        let e = conn.version::<OffsetFetchRequest>().unwrap_err();
+        assert!(e.to_string().contains("does not support the OffsetFetch API"), "{e}");
+        drop(broker.await.unwrap());
+    }
+
+    /// Not a Kafka port (here: an HTTP server's answer): a clear error, no huge allocation.
+    #[tokio::test]
+    async fn an_implausible_length_is_an_error() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let _ = read_request(&mut s).await;
+            s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await.unwrap();
+            s
+        });
+        let e = Connection::connect(&addr, Duration::from_secs(5)).await.err().expect("an error");
+        assert!(matches!(e, RequestError::Connection(_)));
+        assert!(e.to_string().contains("is this a Kafka port?"), "{e}");
+        drop(server.await.unwrap());
+    }
+}

@@ -1,0 +1,429 @@
+//! `tweetpipe consume`: Kafka → parse → enrich → JSON lines, exactly once across crashes.
+//!
+//! One fetch task per partition reads ahead (rskafka decodes gzip and snappy batches); the
+//! main task enriches and writes in each partition's offset order, and every
+//! `--commit-interval` makes the output durable (fsync) and only then commits the next
+//! offsets to the group in Kafka. On start, records that a previous run wrote past its last
+//! commit are found in the `.inprogress` files and skipped (see [`crate::sink`]), so a kill at
+//! any point neither loses nor duplicates a record.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling};
+use rskafka::record::RecordAndOffset;
+use tokio::sync::mpsc;
+
+use super::shutdown::Shutdown;
+use crate::cli::ConsumeArgs;
+use crate::enrich::{Enricher, Outcome};
+use crate::error::{Error, Result};
+use crate::kafka::client::{self, limited};
+use crate::kafka::group::OffsetStore;
+use crate::sink::{recover, DirSink, Sink, Stream};
+
+/// Where to start reading (`--from`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartFrom {
+    Committed,
+    Earliest,
+    Latest,
+    Time(DateTime<Utc>),
+}
+
+impl StartFrom {
+    pub fn parse(s: &str) -> Result<Self> {
+        Ok(match s {
+            "committed" => StartFrom::Committed,
+            "earliest" => StartFrom::Earliest,
+            "latest" => StartFrom::Latest,
+            t => StartFrom::Time(DateTime::parse_from_rfc3339(t).map(|d| d.with_timezone(&Utc)).map_err(|e| {
+                Error::usage(format!(
+                    "--from {t:?}: {e}; give committed, earliest, latest or an RFC 3339 time such as 2026-11-22T05:00:00Z"
+                ))
+            })?),
+        })
+    }
+}
+
+enum Fetched {
+    Records { partition: i32, records: Vec<RecordAndOffset>, high_watermark: i64 },
+    /// Reading cannot go on (e.g. a batch compressed with a codec we do not link).
+    Fatal(String),
+}
+
+/// Counters of the current stats window and of the whole run.
+#[derive(Default)]
+struct Window {
+    tweets: u64,
+    compound_sum: f64,
+    langs: HashMap<String, u64>,
+    hashtags: HashMap<String, u64>,
+}
+
+#[derive(Default)]
+struct Totals {
+    written: u64,
+    tweets: u64,
+    controls: u64,
+    errors: u64,
+}
+
+pub async fn run(args: ConsumeArgs) -> Result<()> {
+    let started = Instant::now();
+    let brokers = client::parse_brokers(&args.kafka.brokers)?;
+    let from = StartFrom::parse(&args.from)?;
+    if args.max_records == Some(0) {
+        return Err(Error::usage("--max-records must be at least 1"));
+    }
+    if args.group.is_empty() {
+        return Err(Error::usage("--group must not be empty"));
+    }
+    let to_stdout = args.output.as_os_str() == "-";
+    if !to_stdout {
+        std::fs::create_dir_all(&args.output).map_err(|e| {
+            Error::usage(format!("cannot create --output directory {}: {e}", args.output.display()))
+        })?;
+    }
+    let shutdown = Shutdown::new();
+    shutdown.listen_for_signals();
+
+    let timeout = args.kafka.kafka_timeout;
+    let topic = args.kafka.topic.clone();
+    let kafka = client::connect(&brokers, timeout).await?;
+    let Some(partitions) = crate::kafka::topic::partition_count(&kafka, &topic, timeout).await? else {
+        return Err(Error::runtime(format!(
+            "topic {topic:?} does not exist on {}; check --topic, or create it with `tweetpipe topic create`",
+            brokers.join(",")
+        )));
+    };
+    let mut clients = Vec::new();
+    for p in 0..partitions {
+        let pc = limited(&format!("opening partition {p}"), timeout, kafka.partition_client(topic.clone(), p, UnknownTopicHandling::Retry))
+            .await
+            .map_err(Error::runtime)?;
+        clients.push(Arc::new(pc));
+    }
+    let mut store = OffsetStore::connect(&brokers, &args.group, timeout).await?;
+
+    // Output first: what a previous run wrote decides where we start.
+    let (mut sink, recovered) = if to_stdout {
+        (Sink::Stdout(std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout())), recover::Recovered::default())
+    } else {
+        let rec = recover::recover(&args.output)
+            .map_err(|e| Error::runtime(format!("cannot recover the output directory {}: {e}", args.output.display())))?;
+        for (file, cut) in &rec.truncated {
+            tracing::warn!(file = %file.display(), bytes = cut, "cut a torn last line left by a crash");
+        }
+        if !rec.files.is_empty() {
+            tracing::info!(files = rec.files.len(), lines = rec.lines, written = ?rec.written, "found output of an earlier run past its last commit");
+        }
+        (Sink::Dir(Box::new(DirSink::new(&args.output, args.rotate_bytes))), rec)
+    };
+
+    let partition_ids: Vec<i32> = (0..partitions).collect();
+    let committed = store.fetch(&topic, &partition_ids).await?;
+    let mut next: BTreeMap<i32, i64> = BTreeMap::new();
+    for (p, pc) in clients.iter().enumerate() {
+        let p = p as i32;
+        let start = match &from {
+            StartFrom::Committed => match committed.get(&p) {
+                Some(o) => *o,
+                None => offset_at(pc, OffsetAt::Earliest, timeout).await?,
+            },
+            StartFrom::Earliest => offset_at(pc, OffsetAt::Earliest, timeout).await?,
+            StartFrom::Latest => high_watermark(pc, timeout).await?,
+            StartFrom::Time(t) => {
+                let o = offset_at(pc, OffsetAt::Timestamp(*t), timeout).await?;
+                if o < 0 { high_watermark(pc, timeout).await? } else { o }
+            }
+        };
+        // Reconcile: never write again what an earlier run already wrote.
+        let start = match recovered.written.get(&p) {
+            Some(w) if *w >= start && from == StartFrom::Committed => w + 1,
+            _ => start,
+        };
+        next.insert(p, start);
+    }
+    tracing::info!(topic = %topic, group = %args.group, start = ?next, "consuming");
+    // Make the reconciled position the committed one, then the recovered files are complete.
+    store.commit(&topic, &next).await?;
+    for f in &recovered.files {
+        crate::sink::files::finalize(f).map_err(|e| Error::runtime(format!("cannot finalize {}: {e}", f.display())))?;
+    }
+
+    let (tx, mut rx) = mpsc::channel::<Fetched>(2 * partitions as usize + 2);
+    let fetchers: Vec<_> = clients
+        .iter()
+        .enumerate()
+        .map(|(p, pc)| tokio::spawn(fetch_loop(pc.clone(), p as i32, next[&(p as i32)], args.fetch_wait, timeout, tx.clone())))
+        .collect();
+    drop(tx);
+
+    let enricher = Enricher::new();
+    let mut totals = Totals::default();
+    let mut window = Window::default();
+    let mut window_start = Instant::now();
+    let mut high: BTreeMap<i32, i64> = BTreeMap::new();
+    let mut last_record = Instant::now();
+    let mut dirty = false;
+    let mut commit_tick = tokio::time::interval(args.commit_interval);
+    commit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let stats_every = (!args.stats_interval.is_zero()).then_some(args.stats_interval);
+    let mut fatal = None;
+    let mut line = Vec::with_capacity(8 * 1024);
+
+    'run: loop {
+        let idle_left = args.idle_exit.map(|d| d.saturating_sub(last_record.elapsed()));
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                None => break 'run,
+                Some(Fetched::Fatal(e)) => { fatal = Some(e); break 'run; }
+                Some(Fetched::Records { partition, records, high_watermark }) => {
+                    high.insert(partition, high_watermark);
+                    for r in records {
+                        if args.max_records.is_some_and(|m| totals.written >= m) {
+                            break;
+                        }
+                        // Never write an offset twice, whatever a broker hands back.
+                        if next.get(&partition).is_some_and(|n| r.offset < *n) {
+                            tracing::warn!(partition, offset = r.offset, next = next[&partition], "fetch returned a record already written; skipped");
+                            continue;
+                        }
+                        let value = r.record.value.as_deref().unwrap_or_default();
+                        line.clear();
+                        let stream = build_line(&enricher, value, partition, r.offset, &mut line, &mut totals, &mut window);
+                        sink.write(stream, &line).map_err(|e| Error::runtime(format!("writing output: {e}")))?;
+                        totals.written += 1;
+                        next.insert(partition, r.offset + 1);
+                        dirty = true;
+                        last_record = Instant::now();
+                    }
+                    if args.max_records.is_some_and(|m| totals.written >= m) {
+                        break 'run;
+                    }
+                }
+            },
+            _ = commit_tick.tick() => {
+                if dirty {
+                    durable_commit(&mut sink, &mut store, &topic, &next).await?;
+                    dirty = false;
+                }
+                if let Some(every) = stats_every {
+                    if window_start.elapsed() >= every {
+                        log_stats(&window, window_start.elapsed(), &totals, &next, &high);
+                        window = Window::default();
+                        window_start = Instant::now();
+                    }
+                }
+            }
+            _ = sleep_opt(idle_left) => {
+                tracing::info!(idle = ?args.idle_exit.unwrap_or_default(), "no new record for --idle-exit; stopping");
+                break 'run;
+            }
+            _ = shutdown.wait() => break 'run,
+        }
+    }
+    for f in fetchers {
+        f.abort();
+    }
+    // Clean stop: durable, committed, files finalized.
+    durable_commit(&mut sink, &mut store, &topic, &next).await?;
+    sink.close().map_err(|e| Error::runtime(format!("closing output: {e}")))?;
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    tracing::info!(
+        target: "summary",
+        written = totals.written,
+        tweets = totals.tweets,
+        controls = totals.controls,
+        errors = totals.errors,
+        next = ?next,
+        seconds = format!("{secs:.2}"),
+        records_per_s = format!("{:.0}", totals.written as f64 / secs),
+        "summary"
+    );
+    match fatal {
+        Some(e) => Err(Error::runtime(e)),
+        None => Ok(()),
+    }
+}
+
+/// Enriches one record into `line` and says which output it goes to.
+fn build_line(enricher: &Enricher, value: &[u8], partition: i32, offset: i64, line: &mut Vec<u8>, totals: &mut Totals, window: &mut Window) -> Stream {
+    let stream = match enricher.enrich(value) {
+        Outcome::Tweet(t) => {
+            totals.tweets += 1;
+            window.tweets += 1;
+            window.compound_sum += t.sentiment.compound;
+            *window.langs.entry(t.lang.clone()).or_default() += 1;
+            for h in &t.hashtags {
+                *window.hashtags.entry(h.to_lowercase()).or_default() += 1;
+            }
+            serde_json::to_writer(&mut *line, &t).expect("serializing to memory");
+            Stream::Tweets
+        }
+        Outcome::Control { kind, raw } => {
+            totals.controls += 1;
+            line.extend_from_slice(b"{\"kind\":");
+            serde_json::to_writer(&mut *line, kind).expect("serializing to memory");
+            line.extend_from_slice(b",\"message\":");
+            serde_json::to_writer(&mut *line, &raw).expect("serializing to memory");
+            line.push(b'}');
+            Stream::Deletes
+        }
+        Outcome::Invalid { reason } => {
+            totals.errors += 1;
+            line.extend_from_slice(b"{\"reason\":");
+            serde_json::to_writer(&mut *line, &reason).expect("serializing to memory");
+            line.extend_from_slice(b",\"value\":");
+            serde_json::to_writer(&mut *line, &String::from_utf8_lossy(value)).expect("serializing to memory");
+            line.push(b'}');
+            Stream::Errors
+        }
+    };
+    // Every line ends with its Kafka position; recovery reads it back from there.
+    debug_assert_eq!(line.last(), Some(&b'}'));
+    line.pop();
+    line.extend_from_slice(format!(",\"kafka\":{{\"partition\":{partition},\"offset\":{offset}}}}}").as_bytes());
+    stream
+}
+
+async fn durable_commit(sink: &mut Sink, store: &mut OffsetStore, topic: &str, next: &BTreeMap<i32, i64>) -> Result<()> {
+    sink.sync().map_err(|e| Error::runtime(format!("making output durable (fsync): {e}")))?;
+    store.commit(topic, next).await?;
+    sink.committed().map_err(|e| Error::runtime(format!("finalizing rotated output: {e}")))
+}
+
+async fn fetch_loop(pc: Arc<PartitionClient>, partition: i32, mut offset: i64, wait: Duration, timeout: Duration, tx: mpsc::Sender<Fetched>) {
+    let wait_ms = wait.as_millis().clamp(1, i32::MAX as u128) as i32;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let got = tokio::time::timeout(timeout + wait, pc.fetch_records(offset, 1..8 * 1024 * 1024, wait_ms)).await;
+        let err = match got {
+            Ok(Ok((mut records, high_watermark))) => {
+                tracing::debug!(partition, offset, records = records.len(), high_watermark, "fetched");
+                let gap = records.first().map_or(high_watermark > offset, |r| r.offset > offset);
+                if gap && offset > 0 {
+                    records = fetch_inside_batch(&pc, offset, wait_ms, timeout + wait).await.unwrap_or(records);
+                }
+                backoff = Duration::from_millis(100);
+                if let (Some(first), Some(last)) = (records.first(), records.last()) {
+                    tracing::debug!(partition, requested = offset, first = first.offset, last = last.offset, "handing over");
+                }
+                if let Some(last) = records.last() {
+                    offset = last.offset + 1;
+                }
+                if tx.send(Fetched::Records { partition, records, high_watermark }).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            Ok(Err(e)) => e,
+            Err(_) => {
+                tracing::warn!(partition, offset, "fetch: no answer within {:?}; retrying", timeout + wait);
+                continue;
+            }
+        };
+        let text = err.to_string();
+        if let Some(codec) = unsupported_codec(&text) {
+            let _ = tx
+                .send(Fetched::Fatal(format!(
+                    "partition {partition} at offset {offset} holds a {codec}-compressed record batch; tweetpipe links no C codecs and reads only uncompressed, gzip and snappy batches. Have the producer use gzip or snappy"
+                )))
+                .await;
+            return;
+        }
+        if text.contains("OffsetOutOfRange") {
+            match pc.get_offset(OffsetAt::Earliest).await {
+                Ok(earliest) if earliest > offset => {
+                    tracing::warn!(partition, from = offset, to = earliest, "records before {earliest} were deleted by retention; skipping ahead");
+                    offset = earliest;
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        tracing::warn!(partition, offset, "fetch failed: {text}; retrying in {backoff:?}");
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Fetches from an offset that lies inside a record batch.
+///
+/// Kafka answers such a fetch with the whole batch (the client drops the records before the
+/// offset). tansu 0.6.0 skips that batch and answers with the next one, or with nothing at
+/// the end of the log, which would silently lose the rest of the batch for a consumer resuming
+/// from a committed offset. So step back (1, 2, 4, … records, at most 4,096) until the batch
+/// holding `offset` comes back, and keep the records from `offset` on. On Kafka this runs only
+/// where the log really has a gap (compaction, transaction markers), and costs a few fetches.
+async fn fetch_inside_batch(pc: &PartitionClient, offset: i64, wait_ms: i32, limit: Duration) -> Option<Vec<RecordAndOffset>> {
+    let mut back = 1i64;
+    while back <= 4096 {
+        let from = (offset - back).max(0);
+        let Ok(Ok((records, _))) = tokio::time::timeout(limit, pc.fetch_records(from, 1..8 * 1024 * 1024, wait_ms)).await else {
+            return None;
+        };
+        if records.first().is_some_and(|r| r.offset <= offset) || from == 0 {
+            return Some(records.into_iter().filter(|r| r.offset >= offset).collect());
+        }
+        back *= 2;
+    }
+    None
+}
+
+fn unsupported_codec(error: &str) -> Option<&'static str> {
+    if !error.contains("Unimplemented compression") {
+        return None;
+    }
+    Some(if error.contains("Lz4") { "lz4" } else if error.contains("Zstd") { "zstd" } else { "unknown" })
+}
+
+async fn offset_at(pc: &PartitionClient, at: OffsetAt, timeout: Duration) -> Result<i64> {
+    limited("listing offsets", timeout, pc.get_offset(at)).await.map_err(Error::runtime)
+}
+
+/// The end of the partition. Taken from a fetch's high watermark: tansu's ListOffsets
+/// "latest" can lag behind the true end.
+async fn high_watermark(pc: &PartitionClient, timeout: Duration) -> Result<i64> {
+    let earliest = offset_at(pc, OffsetAt::Earliest, timeout).await?;
+    let (_, hw) = limited("fetching the high watermark", timeout, pc.fetch_records(earliest, 1..2, 1)).await.map_err(Error::runtime)?;
+    Ok(hw)
+}
+
+async fn sleep_opt(d: Option<Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn log_stats(w: &Window, elapsed: Duration, totals: &Totals, next: &BTreeMap<i32, i64>, high: &BTreeMap<i32, i64>) {
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let lag: Vec<String> = next.iter().map(|(p, n)| format!("{p}:{}", high.get(p).map_or(0, |h| (h - n).max(0)))).collect();
+    let top = |m: &HashMap<String, u64>, k: usize| -> Vec<(String, u64)> {
+        let mut v: Vec<(String, u64)> = m.iter().map(|(a, b)| (a.clone(), *b)).collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v.truncate(k);
+        v
+    };
+    let langs: Vec<String> = top(&w.langs, 5)
+        .into_iter()
+        .map(|(l, n)| format!("{l} {:.0}%", 100.0 * n as f64 / w.tweets.max(1) as f64))
+        .collect();
+    let tags: Vec<String> = top(&w.hashtags, 5).into_iter().map(|(t, n)| format!("#{t} {n}")).collect();
+    tracing::info!(
+        target: "stats",
+        tweets_per_s = format!("{:.1}", w.tweets as f64 / secs),
+        lag = lag.join(" "),
+        langs = langs.join(", "),
+        sentiment_mean = format!("{:+.3}", if w.tweets > 0 { w.compound_sum / w.tweets as f64 } else { 0.0 }),
+        top_hashtags = tags.join(", "),
+        written = totals.written,
+        deletes = totals.controls,
+        errors = totals.errors,
+        "stats"
+    );
+}
