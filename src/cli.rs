@@ -14,7 +14,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// `produce` only reads the stream and hands the raw records to Kafka; `consume` reads Kafka at
 /// its own pace and does the work. Run both on one VM, or scale out with Kafka itself.
 #[derive(Debug, Parser)]
-#[command(name = "tweetpipe", version, about, long_about, propagate_version = true)]
+#[command(
+    name = "tweetpipe",
+    version,
+    about,
+    long_about,
+    propagate_version = true
+)]
 pub struct Cli {
     /// Log format on stderr: human-readable `text`, or one JSON object per line (`json`).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "TWEETPIPE_LOG_FORMAT")]
@@ -70,7 +76,11 @@ pub struct ConsumeArgs {
 
     /// Where to start: `committed` (the group's offsets, else earliest), `earliest`, `latest`,
     /// or an RFC 3339 time (the first record at or after it).
-    #[arg(long, default_value = "committed", value_name = "committed|earliest|latest|TIME")]
+    #[arg(
+        long,
+        default_value = "committed",
+        value_name = "committed|earliest|latest|TIME"
+    )]
     pub from: String,
 
     /// Output directory (`-` for JSON lines on stdout). Files: tweets-*.jsonl, deletes-*.jsonl,
@@ -144,7 +154,12 @@ pub struct TopicDescribeArgs {
 #[derive(Debug, Clone, Args)]
 pub struct KafkaArgs {
     /// Bootstrap brokers, comma separated.
-    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092", value_name = "HOST:PORT[,…]")]
+    #[arg(
+        long,
+        env = "KAFKA_BROKERS",
+        default_value = "127.0.0.1:9092",
+        value_name = "HOST:PORT[,…]"
+    )]
     pub brokers: String,
 
     /// Topic holding the raw tweets.
@@ -191,7 +206,11 @@ pub struct ProduceArgs {
     pub delimited_length: bool,
 
     /// Streaming endpoint. `http://` works too (local test servers, proxies).
-    #[arg(long, default_value = "https://stream.twitter.com/1.1/statuses/filter.json", help_heading = "Source")]
+    #[arg(
+        long,
+        default_value = "https://stream.twitter.com/1.1/statuses/filter.json",
+        help_heading = "Source"
+    )]
     pub stream_url: String,
 
     /// Read credentials from this file of KEY=VALUE lines (variables already set in the
@@ -241,7 +260,12 @@ pub struct ProduceArgs {
     pub delivery_timeout: Duration,
 
     /// Records the in-memory channel between stream reader and producer can hold.
-    #[arg(long, default_value_t = 20_000, value_name = "RECORDS", help_heading = "Pipeline")]
+    #[arg(
+        long,
+        default_value_t = 20_000,
+        value_name = "RECORDS",
+        help_heading = "Pipeline"
+    )]
     pub channel_capacity: usize,
 
     /// Bytes the in-memory channel can hold. When it is full, live records are dropped and

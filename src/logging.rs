@@ -14,11 +14,25 @@ pub fn init(format: LogFormat) {
         .ok()
         .and_then(|v| v.parse::<LevelFilter>().ok())
         .unwrap_or(LevelFilter::INFO);
-    let rskafka = if level >= LevelFilter::DEBUG { level } else { level.min(LevelFilter::WARN) };
-    let filter = Targets::new().with_default(level).with_target("rskafka", rskafka);
-    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false);
+    let rskafka = if level >= LevelFilter::DEBUG {
+        level
+    } else {
+        level.min(LevelFilter::WARN)
+    };
+    let filter = Targets::new()
+        .with_default(level)
+        .with_target("rskafka", rskafka);
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_target(false);
     let _ = match format {
-        LogFormat::Text => tracing_subscriber::registry().with(layer.with_ansi(false)).with(filter).try_init(),
-        LogFormat::Json => tracing_subscriber::registry().with(layer.json().flatten_event(true)).with(filter).try_init(),
+        LogFormat::Text => tracing_subscriber::registry()
+            .with(layer.with_ansi(false))
+            .with(filter)
+            .try_init(),
+        LogFormat::Json => tracing_subscriber::registry()
+            .with(layer.json().flatten_event(true))
+            .with(filter)
+            .try_init(),
     };
 }

@@ -25,7 +25,19 @@ async fn produce_lines(name: &str, lines: &[Vec<u8>], partitions: u32) -> String
     let brokers = brokers();
     let parts = partitions.to_string();
     let r = run(
-        tweetpipe(&["produce", "--brokers", &brokers, "--topic", &topic, "--from-file", file.to_str().unwrap(), "--partitions", &parts, "--stats-interval", "0s"]),
+        tweetpipe(&[
+            "produce",
+            "--brokers",
+            &brokers,
+            "--topic",
+            &topic,
+            "--from-file",
+            file.to_str().unwrap(),
+            "--partitions",
+            &parts,
+            "--stats-interval",
+            "0s",
+        ]),
         LIMIT,
     )
     .await;
@@ -34,14 +46,28 @@ async fn produce_lines(name: &str, lines: &[Vec<u8>], partitions: u32) -> String
 }
 
 fn compact(records: &[Vec<u8>]) -> Vec<Vec<u8>> {
-    records.iter().map(|r| serde_json::to_vec(&serde_json::from_slice::<serde_json::Value>(r).unwrap()).unwrap()).collect()
+    records
+        .iter()
+        .map(|r| {
+            serde_json::to_vec(&serde_json::from_slice::<serde_json::Value>(r).unwrap()).unwrap()
+        })
+        .collect()
 }
 
 async fn consume(topic: &str, out: &Path, extra: &[&str]) -> Run {
     let brokers = brokers();
     let mut args = vec![
-        "consume", "--brokers", &brokers, "--topic", topic, "--output", out.to_str().unwrap(),
-        "--fetch-wait", "100ms", "--stats-interval", "0s",
+        "consume",
+        "--brokers",
+        &brokers,
+        "--topic",
+        topic,
+        "--output",
+        out.to_str().unwrap(),
+        "--fetch-wait",
+        "100ms",
+        "--stats-interval",
+        "0s",
     ];
     if !extra.contains(&"--group") {
         args.extend_from_slice(&["--group", topic]);
@@ -53,7 +79,10 @@ async fn consume(topic: &str, out: &Path, extra: &[&str]) -> Run {
 /// Every line of every file of `stream` in `dir` (finished and in-progress).
 fn lines_of(dir: &Path, stream: &str) -> Vec<serde_json::Value> {
     let mut out = Vec::new();
-    let mut names: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     names.sort();
     for p in names {
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
@@ -61,7 +90,9 @@ fn lines_of(dir: &Path, stream: &str) -> Vec<serde_json::Value> {
             continue;
         }
         for l in std::fs::read_to_string(&p).unwrap().lines() {
-            out.push(serde_json::from_str(l).unwrap_or_else(|e| panic!("{name}: bad line {e}: {l}")));
+            out.push(
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("{name}: bad line {e}: {l}")),
+            );
         }
     }
     out
@@ -85,19 +116,48 @@ async fn tweets_deletes_and_garbage_go_to_their_files_enriched_and_committed() {
     let out = tempfile::tempdir().unwrap();
     let r = consume(&topic, out.path(), &["--idle-exit", "2s"]).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(in_progress(out.path()).is_empty(), "a clean stop finalizes every file");
+    assert!(
+        in_progress(out.path()).is_empty(),
+        "a clean stop finalizes every file"
+    );
 
     let tweets = lines_of(out.path(), "tweets");
     assert_eq!(tweets.len(), 300);
-    let ids: BTreeSet<String> = tweets.iter().map(|t| t["id"].as_str().unwrap().to_string()).collect();
+    let ids: BTreeSet<String> = tweets
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(ids.len(), 300, "each tweet once");
     for t in &tweets {
-        for field in ["id", "created_at", "user", "text", "lang", "lang_source", "sentiment", "hashtags", "mentions", "urls", "is_retweet", "kafka"] {
+        for field in [
+            "id",
+            "created_at",
+            "user",
+            "text",
+            "lang",
+            "lang_source",
+            "sentiment",
+            "hashtags",
+            "mentions",
+            "urls",
+            "is_retweet",
+            "kafka",
+        ] {
             assert!(t.get(field).is_some(), "missing {field} in {t}");
         }
-        assert!(t["created_at"].as_str().unwrap().starts_with("2018-10-10T20:19:24"), "{}", t["created_at"]);
+        assert!(
+            t["created_at"]
+                .as_str()
+                .unwrap()
+                .starts_with("2018-10-10T20:19:24"),
+            "{}",
+            t["created_at"]
+        );
         for s in ["neg", "neu", "pos", "compound"] {
-            assert!(t["sentiment"][s].is_f64() || t["sentiment"][s].is_i64(), "{t}");
+            assert!(
+                t["sentiment"][s].is_f64() || t["sentiment"][s].is_i64(),
+                "{t}"
+            );
         }
         assert!(t["kafka"]["partition"].is_i64() && t["kafka"]["offset"].is_i64());
     }
@@ -113,10 +173,25 @@ async fn tweets_deletes_and_garbage_go_to_their_files_enriched_and_committed() {
 
     // The group's position is in Kafka, where librdkafka sees it: the end of each partition.
     let brokers = brokers();
-    let (code, lines, err) = rdkafka(&["committed", "--brokers", &brokers, "--topic", &topic, "--group", &topic, "--partitions", "2"]).await;
+    let (code, lines, err) = rdkafka(&[
+        "committed",
+        "--brokers",
+        &brokers,
+        "--topic",
+        &topic,
+        "--group",
+        &topic,
+        "--partitions",
+        "2",
+    ])
+    .await;
     assert_eq!(code, 0, "{err}");
     let committed: i64 = lines.iter().map(|l| l["offset"].as_i64().unwrap()).sum();
-    assert_eq!(committed, input.len() as i64, "committed offsets sum to the records consumed: {lines:?}");
+    assert_eq!(
+        committed,
+        input.len() as i64,
+        "committed offsets sum to the records consumed: {lines:?}"
+    );
 
     // Run again: nothing new, nothing written twice.
     let r = consume(&topic, out.path(), &["--idle-exit", "1s"]).await;
@@ -134,7 +209,10 @@ async fn max_records_stops_after_exactly_n_and_the_next_run_continues() {
     assert_eq!(lines_of(out.path(), "tweets").len(), 120);
     let r = consume(&topic, out.path(), &["--idle-exit", "1500ms"]).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let ids: Vec<String> = lines_of(out.path(), "tweets").iter().map(|t| t["id"].as_str().unwrap().to_string()).collect();
+    let ids: Vec<String> = lines_of(out.path(), "tweets")
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(ids.len(), 500);
     assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), 500);
 }
@@ -147,7 +225,11 @@ async fn sigkill_at_random_points_keeps_the_output_exactly_once() {
     let out = tempfile::tempdir().unwrap();
     let brokers = brokers();
     // A tiny xorshift so the kill points vary run to run but can be reproduced from the seed.
-    let mut seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
     eprintln!("kill schedule seed {seed}");
     let mut rand = move || {
         seed ^= seed << 13;
@@ -158,8 +240,23 @@ async fn sigkill_at_random_points_keeps_the_output_exactly_once() {
     let mut kills = 0;
     for _ in 0..8 {
         let mut child = tweetpipe(&[
-            "consume", "--brokers", &brokers, "--topic", &topic, "--output", out.path().to_str().unwrap(), "--group", &topic,
-            "--fetch-wait", "100ms", "--stats-interval", "0s", "--commit-interval", "20ms", "--rotate-bytes", "200000",
+            "consume",
+            "--brokers",
+            &brokers,
+            "--topic",
+            &topic,
+            "--output",
+            out.path().to_str().unwrap(),
+            "--group",
+            &topic,
+            "--fetch-wait",
+            "100ms",
+            "--stats-interval",
+            "0s",
+            "--commit-interval",
+            "20ms",
+            "--rotate-bytes",
+            "200000",
         ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -172,23 +269,39 @@ async fn sigkill_at_random_points_keeps_the_output_exactly_once() {
             kills += 1;
         }
     }
-    assert!(kills >= 6, "the consumer must actually be killed mid-run ({kills} kills)");
+    assert!(
+        kills >= 6,
+        "the consumer must actually be killed mid-run ({kills} kills)"
+    );
     let r = consume(&topic, out.path(), &["--idle-exit", "2s"]).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     let tweets = lines_of(out.path(), "tweets");
     let mut count: BTreeMap<String, u32> = BTreeMap::new();
     for t in &tweets {
-        *count.entry(t["id"].as_str().unwrap().to_string()).or_default() += 1;
+        *count
+            .entry(t["id"].as_str().unwrap().to_string())
+            .or_default() += 1;
     }
     let dups: Vec<_> = count.iter().filter(|(_, c)| **c > 1).take(5).collect();
     if !dups.is_empty() {
-        let mut names: Vec<_> = std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut names: Vec<_> = std::fs::read_dir(out.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         names.sort();
         for p in names {
             let text = std::fs::read_to_string(&p).unwrap();
-            for l in text.lines().filter(|l| dups.iter().any(|(id, _)| l.contains(&format!("\"id\":\"{id}\"")))) {
+            for l in text.lines().filter(|l| {
+                dups.iter()
+                    .any(|(id, _)| l.contains(&format!("\"id\":\"{id}\"")))
+            }) {
                 let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                eprintln!("{} {} {}", p.file_name().unwrap().to_string_lossy(), v["id"], v["kafka"]);
+                eprintln!(
+                    "{} {} {}",
+                    p.file_name().unwrap().to_string_lossy(),
+                    v["id"],
+                    v["kafka"]
+                );
             }
         }
     }
@@ -203,24 +316,77 @@ async fn from_latest_and_from_a_time() {
     let input = compact(&tweets(50, 90_000));
     let topic = produce_lines("from", &input, 2).await;
     let out = tempfile::tempdir().unwrap();
-    let r = consume(&topic, out.path(), &["--from", "latest", "--idle-exit", "1s"]).await;
+    let r = consume(
+        &topic,
+        out.path(),
+        &["--from", "latest", "--idle-exit", "1s"],
+    )
+    .await;
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(lines_of(out.path(), "tweets").len(), 0, "latest: nothing old");
+    assert_eq!(
+        lines_of(out.path(), "tweets").len(),
+        0,
+        "latest: nothing old"
+    );
     let out2 = tempfile::tempdir().unwrap();
-    let r = consume(&topic, out2.path(), &["--from", "2000-01-01T00:00:00Z", "--group", "other", "--idle-exit", "1s"]).await;
+    let r = consume(
+        &topic,
+        out2.path(),
+        &[
+            "--from",
+            "2000-01-01T00:00:00Z",
+            "--group",
+            "other",
+            "--idle-exit",
+            "1s",
+        ],
+    )
+    .await;
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(lines_of(out2.path(), "tweets").len(), 50, "a time before everything: all of it");
+    assert_eq!(
+        lines_of(out2.path(), "tweets").len(),
+        50,
+        "a time before everything: all of it"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn consume_usage_and_runtime_errors() {
     let out = tempfile::tempdir().unwrap();
     let brokers = brokers();
-    let r = run(tweetpipe(&["consume", "--brokers", &brokers, "--from", "yesterday", "--output", out.path().to_str().unwrap()]), LIMIT).await;
+    let r = run(
+        tweetpipe(&[
+            "consume",
+            "--brokers",
+            &brokers,
+            "--from",
+            "yesterday",
+            "--output",
+            out.path().to_str().unwrap(),
+        ]),
+        LIMIT,
+    )
+    .await;
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("RFC 3339"), "{}", r.stderr);
     let missing = topic("missing");
-    let r = run(tweetpipe(&["consume", "--brokers", &brokers, "--topic", &missing, "--output", out.path().to_str().unwrap()]), LIMIT).await;
+    let r = run(
+        tweetpipe(&[
+            "consume",
+            "--brokers",
+            &brokers,
+            "--topic",
+            &missing,
+            "--output",
+            out.path().to_str().unwrap(),
+        ]),
+        LIMIT,
+    )
+    .await;
     assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(r.stderr.contains(&missing) && r.stderr.contains("topic create"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&missing) && r.stderr.contains("topic create"),
+        "{}",
+        r.stderr
+    );
 }

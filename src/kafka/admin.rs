@@ -15,8 +15,12 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::time::{Duration, Instant};
 
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig, CreateTopicsRequest};
-use kafka_protocol::messages::describe_configs_request::{DescribeConfigsRequest, DescribeConfigsResource};
+use kafka_protocol::messages::create_topics_request::{
+    CreatableTopic, CreatableTopicConfig, CreateTopicsRequest,
+};
+use kafka_protocol::messages::describe_configs_request::{
+    DescribeConfigsRequest, DescribeConfigsResource,
+};
 use kafka_protocol::messages::describe_configs_response::DescribeConfigsResourceResult;
 use kafka_protocol::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
 use kafka_protocol::messages::metadata_response::MetadataResponse;
@@ -55,18 +59,35 @@ fn topic_configs(args: &TopicCreateArgs) -> Result<Vec<TopicConfig>> {
     if let Some(d) = args.retention {
         let ms = i64::try_from(d.as_millis())
             .map_err(|_| Error::usage(format!("--retention {d:?} is too long; give at most a few million years, or -1 via --config retention.ms=-1 for no limit")))?;
-        out.push(TopicConfig { key: "retention.ms".into(), value: ms.to_string(), flag: "--retention".into() });
+        out.push(TopicConfig {
+            key: "retention.ms".into(),
+            value: ms.to_string(),
+            flag: "--retention".into(),
+        });
     }
     if let Some(b) = args.retention_bytes {
-        out.push(TopicConfig { key: "retention.bytes".into(), value: b.to_string(), flag: "--retention-bytes".into() });
+        out.push(TopicConfig {
+            key: "retention.bytes".into(),
+            value: b.to_string(),
+            flag: "--retention-bytes".into(),
+        });
     }
     if let Some(b) = args.segment_bytes {
-        out.push(TopicConfig { key: "segment.bytes".into(), value: b.to_string(), flag: "--segment-bytes".into() });
+        out.push(TopicConfig {
+            key: "segment.bytes".into(),
+            value: b.to_string(),
+            flag: "--segment-bytes".into(),
+        });
     }
     for raw in &args.configs {
-        let parsed = raw.split_once('=').map(|(k, v)| (k.trim(), v.trim())).filter(|(k, _)| {
-            !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-        });
+        let parsed = raw
+            .split_once('=')
+            .map(|(k, v)| (k.trim(), v.trim()))
+            .filter(|(k, _)| {
+                !k.is_empty()
+                    && k.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            });
         let Some((key, value)) = parsed else {
             return Err(Error::usage(format!(
                 "--config {raw:?} is not KEY=VALUE with a Kafka topic config name as KEY; e.g. --config cleanup.policy=delete"
@@ -75,10 +96,18 @@ fn topic_configs(args: &TopicCreateArgs) -> Result<Vec<TopicConfig>> {
         if let Some(earlier) = out.iter().find(|c| c.key == key) {
             return Err(Error::usage(format!(
                 "--config {raw:?} sets {key}, which {} already sets; give it once",
-                if earlier.flag == "--config" { "another --config".to_string() } else { earlier.flag.clone() }
+                if earlier.flag == "--config" {
+                    "another --config".to_string()
+                } else {
+                    earlier.flag.clone()
+                }
             )));
         }
-        out.push(TopicConfig { key: key.into(), value: value.into(), flag: "--config".into() });
+        out.push(TopicConfig {
+            key: key.into(),
+            value: value.into(),
+            flag: "--config".into(),
+        });
     }
     Ok(out)
 }
@@ -86,11 +115,24 @@ fn topic_configs(args: &TopicCreateArgs) -> Result<Vec<TopicConfig>> {
 /// The flags to blame for a config error: those whose config the broker's message names, else
 /// all config flags given.
 fn blame(configs: &[TopicConfig], broker_message: &str) -> String {
-    let named: Vec<&TopicConfig> = configs.iter().filter(|c| broker_message.contains(&c.key)).collect();
-    let list = if named.is_empty() { configs.iter().collect() } else { named };
+    let named: Vec<&TopicConfig> = configs
+        .iter()
+        .filter(|c| broker_message.contains(&c.key))
+        .collect();
+    let list = if named.is_empty() {
+        configs.iter().collect()
+    } else {
+        named
+    };
     let mut flags: Vec<String> = list
         .iter()
-        .map(|c| if c.flag == "--config" { format!("--config {}={}", c.key, c.value) } else { format!("{} ({}={})", c.flag, c.key, c.value) })
+        .map(|c| {
+            if c.flag == "--config" {
+                format!("--config {}={}", c.key, c.value)
+            } else {
+                format!("{} ({}={})", c.flag, c.key, c.value)
+            }
+        })
         .collect();
     flags.dedup();
     if flags.is_empty() {
@@ -106,7 +148,10 @@ async fn metadata(conn: &mut Connection, topics: &[&str]) -> Result<MetadataResp
     let mut req = MetadataRequest::default().with_topics(Some(
         topics
             .iter()
-            .map(|t| MetadataRequestTopic::default().with_name(Some(TopicName(StrBytes::from_string(t.to_string())))))
+            .map(|t| {
+                MetadataRequestTopic::default()
+                    .with_name(Some(TopicName(StrBytes::from_string(t.to_string()))))
+            })
             .collect(),
     ));
     if version == 0 && topics.is_empty() {
@@ -124,13 +169,21 @@ async fn create(args: TopicCreateArgs) -> Result<()> {
     let brokers = parse_brokers(&args.kafka.brokers)?;
     let topic = args.kafka.topic.clone();
     if topic.is_empty() {
-        return Err(Error::usage("--topic is empty; give the topic name, e.g. --topic twitterdata"));
+        return Err(Error::usage(
+            "--topic is empty; give the topic name, e.g. --topic twitterdata",
+        ));
     }
     if args.partitions < 1 {
-        return Err(Error::usage(format!("--partitions must be at least 1, got {}", args.partitions)));
+        return Err(Error::usage(format!(
+            "--partitions must be at least 1, got {}",
+            args.partitions
+        )));
     }
     if args.replication_factor < 1 {
-        return Err(Error::usage(format!("--replication-factor must be at least 1, got {}", args.replication_factor)));
+        return Err(Error::usage(format!(
+            "--replication-factor must be at least 1, got {}",
+            args.replication_factor
+        )));
     }
     let configs = topic_configs(&args)?;
     let timeout = args.kafka.kafka_timeout;
@@ -164,9 +217,14 @@ async fn create(args: TopicCreateArgs) -> Result<()> {
         let conn = controller.as_mut().unwrap_or(&mut boot);
         let resp = conn.request(&req).await?;
         let Some(result) = resp.topics.into_iter().find(|t| t.name.0.as_str() == topic) else {
-            return Err(Error::runtime(format!("creating topic {topic:?}: the controller {} answered without it", conn.addr())));
+            return Err(Error::runtime(format!(
+                "creating topic {topic:?}: the controller {} answered without it",
+                conn.addr()
+            )));
         };
-        if result.error_code == ResponseError::NotController.code() && Instant::now() + Duration::from_millis(200) < deadline {
+        if result.error_code == ResponseError::NotController.code()
+            && Instant::now() + Duration::from_millis(200) < deadline
+        {
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         }
@@ -175,8 +233,15 @@ async fn create(args: TopicCreateArgs) -> Result<()> {
 
     if result.error_code != 0 {
         let code = result.error_code;
-        let broker_msg = result.error_message.map(|m| m.to_string()).unwrap_or_default();
-        let detail = if broker_msg.is_empty() { error_name(code) } else { format!("{} - {broker_msg}", error_name(code)) };
+        let broker_msg = result
+            .error_message
+            .map(|m| m.to_string())
+            .unwrap_or_default();
+        let detail = if broker_msg.is_empty() {
+            error_name(code)
+        } else {
+            format!("{} - {broker_msg}", error_name(code))
+        };
         return Err(match ResponseError::try_from_code(code) {
             Some(ResponseError::TopicAlreadyExists) => Error::runtime(format!(
                 "topic {topic:?} already exists on {}; create never changes an existing topic. \
@@ -215,9 +280,18 @@ async fn create(args: TopicCreateArgs) -> Result<()> {
 
     // Version 5+ answers with what the topic actually got; older versions (and brokers that
     // leave them out) leave these at -1, and we print what we asked for.
-    let partitions = if result.num_partitions > 0 { result.num_partitions } else { args.partitions };
-    let rf = if result.replication_factor > 0 { result.replication_factor } else { args.replication_factor };
-    let mut out = format!("created topic {topic}: {partitions} partitions, replication factor {rf}\n");
+    let partitions = if result.num_partitions > 0 {
+        result.num_partitions
+    } else {
+        args.partitions
+    };
+    let rf = if result.replication_factor > 0 {
+        result.replication_factor
+    } else {
+        args.replication_factor
+    };
+    let mut out =
+        format!("created topic {topic}: {partitions} partitions, replication factor {rf}\n");
     if configs.is_empty() {
         out.push_str("configs: the broker's defaults\n");
     } else {
@@ -239,9 +313,12 @@ async fn controller(boot: &mut Connection, timeout: Duration) -> Result<Option<C
     if addr == boot.addr() {
         return Ok(None);
     }
-    let conn = Connection::connect(&addr, timeout)
-        .await
-        .map_err(|e| Error::runtime(format!("cannot reach the Kafka controller (broker {}) at {addr}: {e}", ctrl.node_id.0)))?;
+    let conn = Connection::connect(&addr, timeout).await.map_err(|e| {
+        Error::runtime(format!(
+            "cannot reach the Kafka controller (broker {}) at {addr}: {e}",
+            ctrl.node_id.0
+        ))
+    })?;
     Ok(Some(conn))
 }
 
@@ -249,7 +326,9 @@ async fn describe(args: TopicDescribeArgs) -> Result<()> {
     let brokers = parse_brokers(&args.kafka.brokers)?;
     let topic = args.kafka.topic.clone();
     if topic.is_empty() {
-        return Err(Error::usage("--topic is empty; give the topic name, e.g. --topic twitterdata"));
+        return Err(Error::usage(
+            "--topic is empty; give the topic name, e.g. --topic twitterdata",
+        ));
     }
     let mut conn = connect_any(&brokers, args.kafka.kafka_timeout).await?;
     let md = metadata(&mut conn, &[&topic]).await?;
@@ -259,16 +338,28 @@ async fn describe(args: TopicDescribeArgs) -> Result<()> {
             brokers.join(",")
         ))
     };
-    let Some(t) = md.topics.iter().find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == topic)) else {
+    let Some(t) = md
+        .topics
+        .iter()
+        .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == topic))
+    else {
         return Err(missing());
     };
     match ResponseError::try_from_code(t.error_code) {
         None => {}
         Some(ResponseError::UnknownTopicOrPartition) => return Err(missing()),
         Some(ResponseError::InvalidTopicException) => {
-            return Err(Error::usage(format!("--topic {topic:?} is not a valid topic name ({})", error_name(t.error_code))))
+            return Err(Error::usage(format!(
+                "--topic {topic:?} is not a valid topic name ({})",
+                error_name(t.error_code)
+            )))
         }
-        Some(_) => return Err(Error::runtime(format!("describing topic {topic:?}: {}", error_name(t.error_code)))),
+        Some(_) => {
+            return Err(Error::runtime(format!(
+                "describing topic {topic:?}: {}",
+                error_name(t.error_code)
+            )))
+        }
     }
     if t.partitions.is_empty() {
         return Err(missing());
@@ -276,25 +367,45 @@ async fn describe(args: TopicDescribeArgs) -> Result<()> {
 
     let mut partitions = t.partitions.clone();
     partitions.sort_by_key(|p| p.partition_index);
-    let rf = partitions.iter().map(|p| p.replica_nodes.len()).max().unwrap_or(0);
+    let rf = partitions
+        .iter()
+        .map(|p| p.replica_nodes.len())
+        .max()
+        .unwrap_or(0);
     let ids = |v: &[kafka_protocol::messages::BrokerId]| {
         if v.is_empty() {
             "-".to_string()
         } else {
-            v.iter().map(|b| b.0.to_string()).collect::<Vec<_>>().join(",")
+            v.iter()
+                .map(|b| b.0.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
         }
     };
     let mut out = String::new();
     let _ = writeln!(out, "topic: {topic}");
-    let _ = writeln!(out, "partitions: {}  replication factor: {rf}", partitions.len());
-    let mut brokers_line: Vec<String> = md.brokers.iter().map(|b| format!("{}={}:{}", b.node_id.0, b.host, b.port)).collect();
+    let _ = writeln!(
+        out,
+        "partitions: {}  replication factor: {rf}",
+        partitions.len()
+    );
+    let mut brokers_line: Vec<String> = md
+        .brokers
+        .iter()
+        .map(|b| format!("{}={}:{}", b.node_id.0, b.host, b.port))
+        .collect();
     brokers_line.sort();
     let _ = writeln!(out, "brokers: {}", brokers_line.join(" "));
     out.push('\n');
     let any_offline = partitions.iter().any(|p| !p.offline_replicas.is_empty());
     let any_error = partitions.iter().any(|p| p.error_code != 0);
     let mut rows = vec![{
-        let mut h = vec!["PARTITION".to_string(), "LEADER".into(), "REPLICAS".into(), "ISR".into()];
+        let mut h = vec![
+            "PARTITION".to_string(),
+            "LEADER".into(),
+            "REPLICAS".into(),
+            "ISR".into(),
+        ];
         if any_offline {
             h.push("OFFLINE".into());
         }
@@ -304,13 +415,26 @@ async fn describe(args: TopicDescribeArgs) -> Result<()> {
         h
     }];
     for p in &partitions {
-        let leader = if p.leader_id.0 < 0 { "none".to_string() } else { p.leader_id.0.to_string() };
-        let mut row = vec![p.partition_index.to_string(), leader, ids(&p.replica_nodes), ids(&p.isr_nodes)];
+        let leader = if p.leader_id.0 < 0 {
+            "none".to_string()
+        } else {
+            p.leader_id.0.to_string()
+        };
+        let mut row = vec![
+            p.partition_index.to_string(),
+            leader,
+            ids(&p.replica_nodes),
+            ids(&p.isr_nodes),
+        ];
         if any_offline {
             row.push(ids(&p.offline_replicas));
         }
         if any_error {
-            row.push(if p.error_code == 0 { String::new() } else { error_name(p.error_code) });
+            row.push(if p.error_code == 0 {
+                String::new()
+            } else {
+                error_name(p.error_code)
+            });
         }
         rows.push(row);
     }
@@ -338,8 +462,16 @@ async fn describe(args: TopicDescribeArgs) -> Result<()> {
                 Some(v) => v.to_string(),
                 None => "(null)".to_string(),
             };
-            let marked = if c.config_source == SOURCE_TOPIC { format!("* {}", c.name) } else { format!("  {}", c.name) };
-            rows.push(vec![marked, value, source_name(c.config_source).to_string()]);
+            let marked = if c.config_source == SOURCE_TOPIC {
+                format!("* {}", c.name)
+            } else {
+                format!("  {}", c.name)
+            };
+            rows.push(vec![
+                marked,
+                value,
+                source_name(c.config_source).to_string(),
+            ]);
         }
         // Header aligned with the two-character marker column.
         rows[0][0] = format!("  {}", rows[0][0]);
@@ -351,18 +483,35 @@ async fn describe(args: TopicDescribeArgs) -> Result<()> {
     print_stdout(&out)
 }
 
-async fn describe_configs(conn: &mut Connection, topic: &str) -> Result<Vec<DescribeConfigsResourceResult>> {
-    let req = DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
-        .with_resource_type(RESOURCE_TOPIC)
-        .with_resource_name(StrBytes::from_string(topic.to_string()))
-        .with_configuration_keys(None)]);
+async fn describe_configs(
+    conn: &mut Connection,
+    topic: &str,
+) -> Result<Vec<DescribeConfigsResourceResult>> {
+    let req =
+        DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
+            .with_resource_type(RESOURCE_TOPIC)
+            .with_resource_name(StrBytes::from_string(topic.to_string()))
+            .with_configuration_keys(None)]);
     let resp = conn.request(&req).await?;
-    let Some(r) = resp.results.into_iter().find(|r| r.resource_name.as_str() == topic) else {
-        return Err(Error::runtime(format!("describing the configs of topic {topic:?}: {} answered without it", conn.addr())));
+    let Some(r) = resp
+        .results
+        .into_iter()
+        .find(|r| r.resource_name.as_str() == topic)
+    else {
+        return Err(Error::runtime(format!(
+            "describing the configs of topic {topic:?}: {} answered without it",
+            conn.addr()
+        )));
     };
     if r.error_code != 0 {
-        let msg = r.error_message.map(|m| format!(" - {m}")).unwrap_or_default();
-        return Err(Error::runtime(format!("describing the configs of topic {topic:?}: {}{msg}", error_name(r.error_code))));
+        let msg = r
+            .error_message
+            .map(|m| format!(" - {m}"))
+            .unwrap_or_default();
+        return Err(Error::runtime(format!(
+            "describing the configs of topic {topic:?}: {}{msg}",
+            error_name(r.error_code)
+        )));
     }
     Ok(r.configs)
 }
@@ -385,7 +534,15 @@ fn source_name(source: i8) -> &'static str {
 /// Left-aligned columns, two spaces apart.
 fn table(out: &mut String, rows: &[Vec<String>]) {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..cols).map(|i| rows.iter().filter_map(|r| r.get(i)).map(|c| c.chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..cols)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| c.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
     for r in rows {
         let mut line = String::new();
         for (i, cell) in r.iter().enumerate() {
@@ -416,7 +573,11 @@ mod tests {
 
     fn args(configs: &[&str]) -> TopicCreateArgs {
         TopicCreateArgs {
-            kafka: KafkaArgs { brokers: "127.0.0.1:9092".into(), topic: "t".into(), kafka_timeout: Duration::from_secs(1) },
+            kafka: KafkaArgs {
+                brokers: "127.0.0.1:9092".into(),
+                topic: "t".into(),
+                kafka_timeout: Duration::from_secs(1),
+            },
             partitions: 3,
             replication_factor: 1,
             retention: Some(Duration::from_secs(7 * 86400)),
@@ -428,11 +589,23 @@ mod tests {
 
     #[test]
     fn configs_from_flags_and_config() {
-        let c = topic_configs(&args(&["cleanup.policy=delete", " max.message.bytes = 2000000 "])).unwrap();
-        let kv: Vec<(&str, &str)> = c.iter().map(|c| (c.key.as_str(), c.value.as_str())).collect();
+        let c = topic_configs(&args(&[
+            "cleanup.policy=delete",
+            " max.message.bytes = 2000000 ",
+        ]))
+        .unwrap();
+        let kv: Vec<(&str, &str)> = c
+            .iter()
+            .map(|c| (c.key.as_str(), c.value.as_str()))
+            .collect();
         assert_eq!(
             kv,
-            [("retention.ms", "604800000"), ("segment.bytes", "1048576"), ("cleanup.policy", "delete"), ("max.message.bytes", "2000000")]
+            [
+                ("retention.ms", "604800000"),
+                ("segment.bytes", "1048576"),
+                ("cleanup.policy", "delete"),
+                ("max.message.bytes", "2000000")
+            ]
         );
     }
 
@@ -441,7 +614,10 @@ mod tests {
         for bad in ["cleanup.policy", "=delete", "clean up=delete", ""] {
             let e = topic_configs(&args(&[bad])).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{bad:?}");
-            assert!(e.to_string().contains("--config") && e.to_string().contains("KEY=VALUE"), "{e}");
+            assert!(
+                e.to_string().contains("--config") && e.to_string().contains("KEY=VALUE"),
+                "{e}"
+            );
         }
         let e = topic_configs(&args(&["retention.ms=1"])).unwrap_err();
         assert_eq!(e.exit_code(), 2);
@@ -451,8 +627,14 @@ mod tests {
     #[test]
     fn blame_names_the_flag_the_broker_names() {
         let c = topic_configs(&args(&["cleanup.policy=wrong"])).unwrap();
-        assert_eq!(blame(&c, "Invalid value wrong for configuration cleanup.policy"), "--config cleanup.policy=wrong");
-        assert_eq!(blame(&c, "bad segment.bytes"), "--segment-bytes (segment.bytes=1048576)");
+        assert_eq!(
+            blame(&c, "Invalid value wrong for configuration cleanup.policy"),
+            "--config cleanup.policy=wrong"
+        );
+        assert_eq!(
+            blame(&c, "bad segment.bytes"),
+            "--segment-bytes (segment.bytes=1048576)"
+        );
         assert!(blame(&c, "something").contains("--retention (retention.ms=604800000)"));
     }
 }

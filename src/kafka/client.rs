@@ -14,14 +14,25 @@ use crate::error::{Error, Result};
 
 /// Splits and checks `--brokers`.
 pub fn parse_brokers(brokers: &str) -> Result<Vec<String>> {
-    let list: Vec<String> = brokers.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+    let list: Vec<String> = brokers
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
     if list.is_empty() {
-        return Err(Error::usage("--brokers (KAFKA_BROKERS) is empty; give HOST:PORT[,HOST:PORT…], e.g. 127.0.0.1:9092"));
+        return Err(Error::usage(
+            "--brokers (KAFKA_BROKERS) is empty; give HOST:PORT[,HOST:PORT…], e.g. 127.0.0.1:9092",
+        ));
     }
     for b in &list {
-        let ok = b.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        let ok = b
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
         if !ok {
-            return Err(Error::usage(format!("--brokers entry {b:?} is not HOST:PORT; e.g. 127.0.0.1:9092")));
+            return Err(Error::usage(format!(
+                "--brokers entry {b:?} is not HOST:PORT; e.g. 127.0.0.1:9092"
+            )));
         }
     }
     Ok(list)
@@ -63,7 +74,12 @@ pub async fn connect(brokers: &[String], timeout: Duration) -> Result<Client> {
     })
 }
 
-pub async fn partition_clients(client: &Client, topic: &str, partitions: i32, timeout: Duration) -> Result<Vec<Arc<PartitionClient>>> {
+pub async fn partition_clients(
+    client: &Client,
+    topic: &str,
+    partitions: i32,
+    timeout: Duration,
+) -> Result<Vec<Arc<PartitionClient>>> {
     let mut out = Vec::with_capacity(partitions as usize);
     for p in 0..partitions {
         let pc = limited(

@@ -26,11 +26,14 @@ use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse, DescribeConfigsRequest,
-    DescribeConfigsResponse, FindCoordinatorRequest, FindCoordinatorResponse, MetadataRequest, MetadataResponse,
-    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, RequestHeader, ResponseHeader,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse,
+    DescribeConfigsRequest, DescribeConfigsResponse, FindCoordinatorRequest,
+    FindCoordinatorResponse, MetadataRequest, MetadataResponse, OffsetCommitRequest,
+    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, RequestHeader, ResponseHeader,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message, StrBytes, VersionRange};
+use kafka_protocol::protocol::{
+    Decodable, Encodable, HeaderVersion, Message, StrBytes, VersionRange,
+};
 use kafka_protocol::ResponseError;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -132,16 +135,29 @@ pub struct Connection {
 impl Connection {
     /// Connects to `addr` (`HOST:PORT`) and asks which API versions it speaks; `timeout` bounds
     /// the connect and the handshake together, and each later request.
-    pub async fn connect(addr: &str, timeout: Duration) -> std::result::Result<Connection, RequestError> {
+    pub async fn connect(
+        addr: &str,
+        timeout: Duration,
+    ) -> std::result::Result<Connection, RequestError> {
         let started = Instant::now();
         let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
             Ok(Ok(s)) => s,
-            Ok(Err(e)) => return Err(RequestError::Connection(format!("connecting to {addr}: {e}"))),
-            Err(_) => return Err(RequestError::Connection(format!("connecting to {addr}: no connection within {timeout:?}"))),
+            Ok(Err(e)) => {
+                return Err(RequestError::Connection(format!(
+                    "connecting to {addr}: {e}"
+                )))
+            }
+            Err(_) => {
+                return Err(RequestError::Connection(format!(
+                    "connecting to {addr}: no connection within {timeout:?}"
+                )))
+            }
         };
-        stream
-            .set_nodelay(true)
-            .map_err(|e| RequestError::Connection(format!("setting TCP_NODELAY on the connection to {addr}: {e}")))?;
+        stream.set_nodelay(true).map_err(|e| {
+            RequestError::Connection(format!(
+                "setting TCP_NODELAY on the connection to {addr}: {e}"
+            ))
+        })?;
         let mut conn = Connection {
             addr: addr.to_string(),
             stream,
@@ -150,7 +166,9 @@ impl Connection {
             broker_versions: HashMap::new(),
             broken: None,
         };
-        let left = timeout.saturating_sub(started.elapsed()).max(Duration::from_millis(1));
+        let left = timeout
+            .saturating_sub(started.elapsed())
+            .max(Duration::from_millis(1));
         conn.handshake(left).await?;
         Ok(conn)
     }
@@ -179,7 +197,10 @@ impl Connection {
         let ours = R::VERSIONS.intersect(&<R::Response as Message>::VERSIONS);
         let name = format!("{:?}", R::KEY);
         let Some(theirs) = self.broker_versions.get(&(R::KEY as i16)) else {
-            return Err(RequestError::Protocol(format!("broker {} does not support the {name} API", self.addr)));
+            return Err(RequestError::Protocol(format!(
+                "broker {} does not support the {name} API",
+                self.addr
+            )));
         };
         let both = ours.intersect(theirs);
         if both.is_empty() {
@@ -192,7 +213,10 @@ impl Connection {
     }
 
     /// Sends `req` and waits (at most the connection's timeout) for its response.
-    pub async fn request<R: ApiRequest>(&mut self, req: &R) -> std::result::Result<R::Response, RequestError> {
+    pub async fn request<R: ApiRequest>(
+        &mut self,
+        req: &R,
+    ) -> std::result::Result<R::Response, RequestError> {
         self.request_within(req, self.timeout).await
     }
 
@@ -211,27 +235,45 @@ impl Connection {
     /// UNSUPPORTED_VERSION with a v0 body listing its own range, and we retry within that.
     async fn handshake(&mut self, limit: Duration) -> std::result::Result<(), RequestError> {
         let deadline = Instant::now() + limit;
-        let mut version = ApiVersionsRequest::VERSIONS.max.min(ApiVersionsResponse::VERSIONS.max);
+        let mut version = ApiVersionsRequest::VERSIONS
+            .max
+            .min(ApiVersionsResponse::VERSIONS.max);
         loop {
             let mut req = ApiVersionsRequest::default();
             if version >= 3 {
                 req.client_software_name = StrBytes::from_static_str("tweetpipe");
                 req.client_software_version = StrBytes::from_static_str(env!("CARGO_PKG_VERSION"));
             }
-            let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
-            let body = self.exchange::<ApiVersionsRequest>(&req, version, left).await?;
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1));
+            let body = self
+                .exchange::<ApiVersionsRequest>(&req, version, left)
+                .await?;
             // The error code is the first field in every version, so it can be read before
             // knowing which version the broker answered in.
-            if body.len() >= 2 && i16::from_be_bytes([body[0], body[1]]) == ResponseError::UnsupportedVersion.code() && version > 0 {
-                let v0 = decode_body::<ApiVersionsResponse>(body, 0, &self.addr, ApiKey::ApiVersions)?;
-                let theirs = v0.api_keys.iter().find(|k| k.api_key == ApiKey::ApiVersions as i16);
+            if body.len() >= 2
+                && i16::from_be_bytes([body[0], body[1]])
+                    == ResponseError::UnsupportedVersion.code()
+                && version > 0
+            {
+                let v0 =
+                    decode_body::<ApiVersionsResponse>(body, 0, &self.addr, ApiKey::ApiVersions)?;
+                let theirs = v0
+                    .api_keys
+                    .iter()
+                    .find(|k| k.api_key == ApiKey::ApiVersions as i16);
                 let Some(max) = theirs.map(|k| k.max_version).filter(|m| *m < version) else {
-                    return Err(RequestError::Protocol(format!("broker {} rejected every ApiVersions version", self.addr)));
+                    return Err(RequestError::Protocol(format!(
+                        "broker {} rejected every ApiVersions version",
+                        self.addr
+                    )));
                 };
                 version = max;
                 continue;
             }
-            let resp = decode_body::<ApiVersionsResponse>(body, version, &self.addr, ApiKey::ApiVersions)?;
+            let resp =
+                decode_body::<ApiVersionsResponse>(body, version, &self.addr, ApiKey::ApiVersions)?;
             if resp.error_code != 0 {
                 return Err(RequestError::Protocol(format!(
                     "broker {} answered ApiVersions with {}",
@@ -239,8 +281,19 @@ impl Connection {
                     error_name(resp.error_code)
                 )));
             }
-            self.broker_versions =
-                resp.api_keys.iter().map(|k| (k.api_key, VersionRange { min: k.min_version, max: k.max_version })).collect();
+            self.broker_versions = resp
+                .api_keys
+                .iter()
+                .map(|k| {
+                    (
+                        k.api_key,
+                        VersionRange {
+                            min: k.min_version,
+                            max: k.max_version,
+                        },
+                    )
+                })
+                .collect();
             return Ok(());
         }
     }
@@ -254,19 +307,29 @@ impl Connection {
         limit: Duration,
     ) -> std::result::Result<Bytes, RequestError> {
         if let Some(why) = &self.broken {
-            return Err(RequestError::Connection(format!("connection to {} is unusable after an earlier failure ({why})", self.addr)));
+            return Err(RequestError::Connection(format!(
+                "connection to {} is unusable after an earlier failure ({why})",
+                self.addr
+            )));
         }
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
-        let frame = encode_frame(req, R::KEY, version, correlation_id)
-            .map_err(|e| RequestError::Protocol(format!("encoding {:?} v{version}: {e}", R::KEY)))?;
+        let frame = encode_frame(req, R::KEY, version, correlation_id).map_err(|e| {
+            RequestError::Protocol(format!("encoding {:?} v{version}: {e}", R::KEY))
+        })?;
         let what = format!("{:?} request to {}", R::KEY, self.addr);
         let io = async {
             self.stream.write_all(&frame).await?;
             let len = self.stream.read_i32().await?;
-            let len = usize::try_from(len).ok().filter(|l| *l <= MAX_RESPONSE_BYTES).ok_or_else(|| {
-                std::io::Error::new(std::io::ErrorKind::InvalidData, format!("response length {len} is not plausible; is this a Kafka port?"))
-            })?;
+            let len = usize::try_from(len)
+                .ok()
+                .filter(|l| *l <= MAX_RESPONSE_BYTES)
+                .ok_or_else(|| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("response length {len} is not plausible; is this a Kafka port?"),
+                    )
+                })?;
             let mut buf = vec![0u8; len];
             self.stream.read_exact(&mut buf).await?;
             Ok::<_, std::io::Error>(Bytes::from(buf))
@@ -284,12 +347,16 @@ impl Connection {
                 return Err(RequestError::Connection(msg));
             }
         };
-        let header = ResponseHeader::decode(&mut body, R::KEY.response_header_version(version)).map_err(|e| {
-            self.broken = Some(format!("undecodable response header: {e}"));
-            RequestError::Protocol(format!("{what}: undecodable response header: {e}"))
-        })?;
+        let header = ResponseHeader::decode(&mut body, R::KEY.response_header_version(version))
+            .map_err(|e| {
+                self.broken = Some(format!("undecodable response header: {e}"));
+                RequestError::Protocol(format!("{what}: undecodable response header: {e}"))
+            })?;
         if header.correlation_id != correlation_id {
-            let msg = format!("{what}: response has correlation id {}, expected {correlation_id}", header.correlation_id);
+            let msg = format!(
+                "{what}: response has correlation id {}, expected {correlation_id}",
+                header.correlation_id
+            );
             self.broken = Some(msg.clone());
             return Err(RequestError::Protocol(msg));
         }
@@ -298,7 +365,12 @@ impl Connection {
 }
 
 /// One buffer holding length, header and body, so the frame goes out in one write.
-fn encode_frame<R: ApiRequest>(req: &R, key: ApiKey, version: i16, correlation_id: i32) -> std::result::Result<BytesMut, String> {
+fn encode_frame<R: ApiRequest>(
+    req: &R,
+    key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+) -> std::result::Result<BytesMut, String> {
     let header = RequestHeader::default()
         .with_request_api_key(key as i16)
         .with_request_api_version(version)
@@ -306,16 +378,30 @@ fn encode_frame<R: ApiRequest>(req: &R, key: ApiKey, version: i16, correlation_i
         .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)));
     let header_version = key.request_header_version(version);
     // kafka-protocol reports encode errors as anyhow errors; we keep them as strings.
-    let size = header.compute_size(header_version).map_err(|e| e.to_string())? + req.compute_size(version).map_err(|e| e.to_string())?;
+    let size = header
+        .compute_size(header_version)
+        .map_err(|e| e.to_string())?
+        + req.compute_size(version).map_err(|e| e.to_string())?;
     let mut buf = BytesMut::with_capacity(4 + size);
     buf.put_i32(i32::try_from(size).map_err(|_| format!("request of {size} bytes is too large"))?);
-    header.encode(&mut buf, header_version).map_err(|e| e.to_string())?;
+    header
+        .encode(&mut buf, header_version)
+        .map_err(|e| e.to_string())?;
     req.encode(&mut buf, version).map_err(|e| e.to_string())?;
     Ok(buf)
 }
 
-fn decode_body<T: Decodable>(mut body: Bytes, version: i16, addr: &str, key: ApiKey) -> std::result::Result<T, RequestError> {
-    T::decode(&mut body, version).map_err(|e| RequestError::Protocol(format!("{key:?} v{version} response from {addr}: undecodable: {e}")))
+fn decode_body<T: Decodable>(
+    mut body: Bytes,
+    version: i16,
+    addr: &str,
+    key: ApiKey,
+) -> std::result::Result<T, RequestError> {
+    T::decode(&mut body, version).map_err(|e| {
+        RequestError::Protocol(format!(
+            "{key:?} v{version} response from {addr}: undecodable: {e}"
+        ))
+    })
 }
 
 /// Connects to the first reachable broker of `brokers`, trying each in turn (each attempt
@@ -349,7 +435,11 @@ mod tests {
         let mut buf = vec![0u8; len];
         s.read_exact(&mut buf).await.unwrap();
         let be16 = |i: usize| i16::from_be_bytes([buf[i], buf[i + 1]]);
-        (be16(0), be16(2), i32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]))
+        (
+            be16(0),
+            be16(2),
+            i32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]),
+        )
     }
 
     async fn write_frame(s: &mut TcpStream, correlation_id: i32, body: &[u8]) {
@@ -369,7 +459,11 @@ mod tests {
         let broker = tokio::spawn(async move {
             let (mut s, _) = listener.accept().await.unwrap();
             let (key, version, cid) = read_request(&mut s).await;
-            assert_eq!((key, version), (18, 4), "first the newest ApiVersions we know");
+            assert_eq!(
+                (key, version),
+                (18, 4),
+                "first the newest ApiVersions we know"
+            );
             // UNSUPPORTED_VERSION, v0 body: error, [api_key, min, max]
             let mut body = Vec::new();
             body.extend_from_slice(&35i16.to_be_bytes());
@@ -391,10 +485,16 @@ mod tests {
             write_frame(&mut s, cid, &body).await;
             s
         });
-        let conn = Connection::connect(&addr, Duration::from_secs(5)).await.expect("handshake");
+        let conn = Connection::connect(&addr, Duration::from_secs(5))
+            .await
+            .expect("handshake");
         assert_eq!(conn.version::<MetadataRequest>().unwrap(), 5);
         let e = conn.version::<OffsetFetchRequest>().unwrap_err();
-        assert!(e.to_string().contains("does not support the OffsetFetch API"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("does not support the OffsetFetch API"),
+            "{e}"
+        );
         drop(broker.await.unwrap());
     }
 
@@ -406,10 +506,15 @@ mod tests {
         let server = tokio::spawn(async move {
             let (mut s, _) = listener.accept().await.unwrap();
             let _ = read_request(&mut s).await;
-            s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await.unwrap();
+            s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+                .await
+                .unwrap();
             s
         });
-        let e = Connection::connect(&addr, Duration::from_secs(5)).await.err().expect("an error");
+        let e = Connection::connect(&addr, Duration::from_secs(5))
+            .await
+            .err()
+            .expect("an error");
         assert!(matches!(e, RequestError::Connection(_)));
         assert!(e.to_string().contains("is this a Kafka port?"), "{e}");
         drop(server.await.unwrap());

@@ -31,7 +31,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
-use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequest, OffsetCommitRequestPartition, OffsetCommitRequestTopic};
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequest, OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
 use kafka_protocol::messages::offset_fetch_request::{
     OffsetFetchRequest, OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
 };
@@ -62,7 +64,10 @@ struct Member {
 
 impl Member {
     fn simple_consumer() -> Self {
-        Member { generation_id: -1, member_id: String::new() }
+        Member {
+            generation_id: -1,
+            member_id: String::new(),
+        }
     }
 }
 
@@ -104,9 +109,16 @@ impl OffsetStore {
 
     /// Like [`OffsetStore::connect`], never using versions above `caps` (API, highest version)
     /// on any connection: see [`Connection::cap_version`].
-    pub async fn connect_capped(brokers: &[String], group: &str, timeout: Duration, caps: &[(ApiKey, i16)]) -> Result<Self> {
+    pub async fn connect_capped(
+        brokers: &[String],
+        group: &str,
+        timeout: Duration,
+        caps: &[(ApiKey, i16)],
+    ) -> Result<Self> {
         if group.is_empty() {
-            return Err(Error::usage("--group is empty; give the consumer group id, e.g. --group tweetpipe"));
+            return Err(Error::usage(
+                "--group is empty; give the consumer group id, e.g. --group tweetpipe",
+            ));
         }
         if brokers.is_empty() {
             return Err(Error::usage("--brokers (KAFKA_BROKERS) is empty; give HOST:PORT[,HOST:PORT…], e.g. 127.0.0.1:9092"));
@@ -122,15 +134,28 @@ impl OffsetStore {
         let deadline = Instant::now() + timeout;
         let mut attempt = 0;
         loop {
-            match find_coordinator(&store.brokers, &store.group, &store.caps, timeout, deadline).await {
+            match find_coordinator(&store.brokers, &store.group, &store.caps, timeout, deadline)
+                .await
+            {
                 Ok(conn) => {
-                    tracing::debug!(group, coordinator = conn.addr(), "found the group coordinator");
+                    tracing::debug!(
+                        group,
+                        coordinator = conn.addr(),
+                        "found the group coordinator"
+                    );
                     store.coordinator = Some(conn);
                     return Ok(store);
                 }
                 Err(Failure::Fatal(e)) => return Err(e),
                 Err(Failure::Retry(why)) => {
-                    pause(&format!("finding the coordinator of group {group:?}"), timeout, deadline, &mut attempt, why).await?
+                    pause(
+                        &format!("finding the coordinator of group {group:?}"),
+                        timeout,
+                        deadline,
+                        &mut attempt,
+                        why,
+                    )
+                    .await?
                 }
             }
         }
@@ -147,7 +172,10 @@ impl OffsetStore {
         if partitions.is_empty() {
             return Ok(BTreeMap::new());
         }
-        let what = format!("reading the committed offsets of group {:?} for topic {topic:?}", self.group);
+        let what = format!(
+            "reading the committed offsets of group {:?} for topic {topic:?}",
+            self.group
+        );
         let deadline = Instant::now() + self.timeout;
         let mut attempt = 0;
         loop {
@@ -178,14 +206,25 @@ impl OffsetStore {
         if let Some((p, o)) = offsets.iter().find(|(_, o)| **o < 0) {
             return Err(Error::runtime(format!("refusing to commit offset {o} for partition {p} of {topic:?}: offsets are never negative")));
         }
-        let what = format!("committing offsets of group {:?} for topic {topic:?}", self.group);
+        let what = format!(
+            "committing offsets of group {:?} for topic {topic:?}",
+            self.group
+        );
         let deadline = Instant::now() + self.timeout;
         let mut attempt = 0;
         loop {
             let outcome = match self.ensure_coordinator(deadline).await {
                 Ok(()) => {
                     let conn = self.coordinator.as_mut().expect("ensured");
-                    commit_once(conn, &self.group, &self.member, topic, offsets, left(deadline)).await
+                    commit_once(
+                        conn,
+                        &self.group,
+                        &self.member,
+                        topic,
+                        offsets,
+                        left(deadline),
+                    )
+                    .await
                 }
                 Err(f) => Err(f),
             };
@@ -203,8 +242,19 @@ impl OffsetStore {
     /// Rediscovers the coordinator if the last connection failed.
     async fn ensure_coordinator(&mut self, deadline: Instant) -> std::result::Result<(), Failure> {
         if self.coordinator.is_none() {
-            let conn = find_coordinator(&self.brokers, &self.group, &self.caps, self.timeout, deadline).await?;
-            tracing::debug!(group = self.group, coordinator = conn.addr(), "found the group coordinator");
+            let conn = find_coordinator(
+                &self.brokers,
+                &self.group,
+                &self.caps,
+                self.timeout,
+                deadline,
+            )
+            .await?;
+            tracing::debug!(
+                group = self.group,
+                coordinator = conn.addr(),
+                "found the group coordinator"
+            );
             self.coordinator = Some(conn);
         }
         Ok(())
@@ -214,18 +264,28 @@ impl OffsetStore {
 /// Time left until `deadline`, at least a millisecond (so a last attempt fails by its own
 /// timeout rather than not being made).
 fn left(deadline: Instant) -> Duration {
-    deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1))
+    deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(1))
 }
 
 /// Waits before the next attempt (100 ms, doubling, at most 1 s), or fails when the deadline
 /// has passed or would pass during the wait.
-async fn pause(what: &str, timeout: Duration, deadline: Instant, attempt: &mut u32, why: String) -> Result<()> {
+async fn pause(
+    what: &str,
+    timeout: Duration,
+    deadline: Instant,
+    attempt: &mut u32,
+    why: String,
+) -> Result<()> {
     let wait = Duration::from_millis(100 * (1u64 << (*attempt).min(4))).min(Duration::from_secs(1));
     *attempt += 1;
     if Instant::now() + wait >= deadline {
         let n = *attempt;
         let plural = if n == 1 { "" } else { "s" };
-        return Err(Error::runtime(format!("{what}: gave up after {timeout:?} ({n} attempt{plural}); last error: {why}")));
+        return Err(Error::runtime(format!(
+            "{what}: gave up after {timeout:?} ({n} attempt{plural}); last error: {why}"
+        )));
     }
     tracing::debug!(what, attempt = *attempt, error = %why, "retrying after rediscovering the coordinator");
     tokio::time::sleep(wait).await;
@@ -236,9 +296,17 @@ async fn pause(what: &str, timeout: Duration, deadline: Instant, attempt: &mut u
 fn classify(code: i16, context: impl FnOnce() -> String) -> Option<Failure> {
     let err = ResponseError::try_from_code(code)?;
     if REDISCOVER.contains(&err) {
-        return Some(Failure::Retry(format!("{}: {}", context(), error_name(code))));
+        return Some(Failure::Retry(format!(
+            "{}: {}",
+            context(),
+            error_name(code)
+        )));
     }
-    Some(Failure::Fatal(Error::runtime(format!("{}: {}", context(), error_name(code)))))
+    Some(Failure::Fatal(Error::runtime(format!(
+        "{}: {}",
+        context(),
+        error_name(code)
+    ))))
 }
 
 /// FindCoordinator through the first reachable bootstrap broker, then a connection to the
@@ -288,21 +356,44 @@ async fn find_coordinator(
     }
     let resp = boot.request_within(&req, left(deadline)).await?;
     let (code, message, host, port) = if version >= 4 {
-        let Some(c) = resp.coordinators.iter().find(|c| c.key.as_str() == group).or(resp.coordinators.first()) else {
-            return Err(Failure::Retry(format!("broker {} answered FindCoordinator without a coordinator", boot.addr())));
+        let Some(c) = resp
+            .coordinators
+            .iter()
+            .find(|c| c.key.as_str() == group)
+            .or(resp.coordinators.first())
+        else {
+            return Err(Failure::Retry(format!(
+                "broker {} answered FindCoordinator without a coordinator",
+                boot.addr()
+            )));
         };
-        (c.error_code, c.error_message.clone(), c.host.to_string(), c.port)
+        (
+            c.error_code,
+            c.error_message.clone(),
+            c.host.to_string(),
+            c.port,
+        )
     } else {
-        (resp.error_code, resp.error_message.clone(), resp.host.to_string(), resp.port)
+        (
+            resp.error_code,
+            resp.error_message.clone(),
+            resp.host.to_string(),
+            resp.port,
+        )
     };
     if code != 0 {
         let detail = message.map(|m| format!(" ({m})")).unwrap_or_default();
         return Err(match ResponseError::try_from_code(code) {
-            Some(ResponseError::InvalidGroupId) => {
-                Failure::Fatal(Error::usage(format!("--group {group:?} is not a valid consumer group id{detail}")))
-            }
-            _ => classify(code, || format!("finding the coordinator of group {group:?} via {}", boot.addr()))
-                .expect("code is not 0"),
+            Some(ResponseError::InvalidGroupId) => Failure::Fatal(Error::usage(format!(
+                "--group {group:?} is not a valid consumer group id{detail}"
+            ))),
+            _ => classify(code, || {
+                format!(
+                    "finding the coordinator of group {group:?} via {}",
+                    boot.addr()
+                )
+            })
+            .expect("code is not 0"),
         });
     }
     let addr = format!("{host}:{port}");
@@ -333,29 +424,47 @@ async fn fetch_once(
                 .with_partition_indexes(partitions.to_vec())]))];
     } else {
         req.group_id = GroupId(StrBytes::from_string(group.to_string()));
-        req.topics = Some(vec![OffsetFetchRequestTopic::default().with_name(name).with_partition_indexes(partitions.to_vec())]);
+        req.topics = Some(vec![OffsetFetchRequestTopic::default()
+            .with_name(name)
+            .with_partition_indexes(partitions.to_vec())]);
     }
     let resp = conn.request_within(&req, limit).await?;
-    let context = || format!("reading the committed offsets of group {group:?} from {}", conn.addr());
+    let context = || {
+        format!(
+            "reading the committed offsets of group {group:?} from {}",
+            conn.addr()
+        )
+    };
 
     // (partition, committed offset, error code) for our topic, whatever the version.
     let mut rows: Vec<(i32, i64, i16)> = Vec::new();
     if version >= 8 {
         let Some(g) = resp.groups.iter().find(|g| g.group_id.0.as_str() == group) else {
-            return Err(Failure::Fatal(Error::runtime(format!("{}: the answer has no entry for the group", context()))));
+            return Err(Failure::Fatal(Error::runtime(format!(
+                "{}: the answer has no entry for the group",
+                context()
+            ))));
         };
         if let Some(f) = classify(g.error_code, context) {
             return Err(f);
         }
         for t in g.topics.iter().filter(|t| t.name.0.as_str() == topic) {
-            rows.extend(t.partitions.iter().map(|p| (p.partition_index, p.committed_offset, p.error_code)));
+            rows.extend(
+                t.partitions
+                    .iter()
+                    .map(|p| (p.partition_index, p.committed_offset, p.error_code)),
+            );
         }
     } else {
         if let Some(f) = classify(resp.error_code, context) {
             return Err(f);
         }
         for t in resp.topics.iter().filter(|t| t.name.0.as_str() == topic) {
-            rows.extend(t.partitions.iter().map(|p| (p.partition_index, p.committed_offset, p.error_code)));
+            rows.extend(
+                t.partitions
+                    .iter()
+                    .map(|p| (p.partition_index, p.committed_offset, p.error_code)),
+            );
         }
     }
     let mut out = BTreeMap::new();
@@ -376,10 +485,18 @@ async fn fetch_once(
         }
     }
     if !fatal.is_empty() {
-        return Err(Failure::Fatal(Error::runtime(format!("{} for topic {topic:?}: {}", context(), fatal.join(", ")))));
+        return Err(Failure::Fatal(Error::runtime(format!(
+            "{} for topic {topic:?}: {}",
+            context(),
+            fatal.join(", ")
+        ))));
     }
     if !retry.is_empty() {
-        return Err(Failure::Retry(format!("{} for topic {topic:?}: {}", context(), retry.join(", "))));
+        return Err(Failure::Retry(format!(
+            "{} for topic {topic:?}: {}",
+            context(),
+            retry.join(", ")
+        )));
     }
     Ok(out)
 }
@@ -404,7 +521,11 @@ async fn commit_once(
             .with_partitions(
                 offsets
                     .iter()
-                    .map(|(&p, &o)| OffsetCommitRequestPartition::default().with_partition_index(p).with_committed_offset(o))
+                    .map(|(&p, &o)| {
+                        OffsetCommitRequestPartition::default()
+                            .with_partition_index(p)
+                            .with_committed_offset(o)
+                    })
                     .collect(),
             )]);
     let resp = conn.request_within(&req, limit).await?;
@@ -413,13 +534,19 @@ async fn commit_once(
         .topics
         .iter()
         .filter(|t| t.name.0.as_str() == topic)
-        .flat_map(|t| t.partitions.iter().map(|p| (p.partition_index, p.error_code)))
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (p.partition_index, p.error_code))
+        })
         .collect();
     let mut retry = Vec::new();
     let mut fatal = Vec::new();
     for &p in offsets.keys() {
         let Some(&(_, code)) = rows.iter().find(|r| r.0 == p) else {
-            fatal.push(format!("partition {p}: not confirmed (missing from the answer)"));
+            fatal.push(format!(
+                "partition {p}: not confirmed (missing from the answer)"
+            ));
             continue;
         };
         match classify(code, || format!("partition {p}")) {
@@ -433,7 +560,11 @@ async fn commit_once(
         let member_trouble = rows.iter().any(|(_, c)| {
             matches!(
                 ResponseError::try_from_code(*c),
-                Some(ResponseError::UnknownMemberId | ResponseError::IllegalGeneration | ResponseError::RebalanceInProgress)
+                Some(
+                    ResponseError::UnknownMemberId
+                        | ResponseError::IllegalGeneration
+                        | ResponseError::RebalanceInProgress
+                )
             )
         });
         if member_trouble && member.generation_id < 0 {
@@ -445,7 +576,11 @@ async fn commit_once(
         return Err(Failure::Fatal(Error::runtime(msg)));
     }
     if !retry.is_empty() {
-        return Err(Failure::Retry(format!("{} for topic {topic:?}: {}", context(), retry.join(", "))));
+        return Err(Failure::Retry(format!(
+            "{} for topic {topic:?}: {}",
+            context(),
+            retry.join(", ")
+        )));
     }
     Ok(())
 }

@@ -17,7 +17,11 @@ pub fn apply() -> usize {
     };
     let mut n = 0;
     for entry in dir.flatten() {
-        let Some(fd) = entry.file_name().to_str().and_then(|s| s.parse::<libc::c_int>().ok()) else {
+        let Some(fd) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<libc::c_int>().ok())
+        else {
             continue;
         };
         let is_socket = std::fs::read_link(entry.path())
@@ -37,7 +41,13 @@ fn set_nodelay_if_tcp(fd: libc::c_int) -> bool {
     unsafe {
         let mut proto: libc::c_int = 0;
         let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-        if libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL, (&mut proto as *mut libc::c_int).cast(), &mut len) != 0
+        if libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_PROTOCOL,
+            (&mut proto as *mut libc::c_int).cast(),
+            &mut len,
+        ) != 0
             || proto != libc::IPPROTO_TCP
         {
             return false;
@@ -62,7 +72,9 @@ pub fn enabled() -> bool {
 /// Applies now and then every `period`, for connections rskafka opens later.
 pub fn spawn_keeper(period: Duration) -> Option<tokio::task::JoinHandle<()>> {
     if !enabled() {
-        tracing::info!("TCP_NODELAY workaround for Kafka connections is off (TWEETPIPE_KAFKA_NODELAY=0)");
+        tracing::info!(
+            "TCP_NODELAY workaround for Kafka connections is off (TWEETPIPE_KAFKA_NODELAY=0)"
+        );
         return None;
     }
     apply();

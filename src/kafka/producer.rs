@@ -13,9 +13,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use rskafka::client::partition::{Compression, PartitionClient};
 use rskafka::record::Record;
-use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -57,8 +57,16 @@ pub struct Producer {
 }
 
 impl Producer {
-    pub fn new(partitions: Vec<Arc<PartitionClient>>, cfg: ProducerConfig, stats: Arc<Stats>) -> Self {
-        Producer { partitions, cfg, stats }
+    pub fn new(
+        partitions: Vec<Arc<PartitionClient>>,
+        cfg: ProducerConfig,
+        stats: Arc<Stats>,
+    ) -> Self {
+        Producer {
+            partitions,
+            cfg,
+            stats,
+        }
     }
 
     /// Runs until the channel is closed and everything taken from it has been delivered or
@@ -71,14 +79,24 @@ impl Producer {
         // partition requests are first polled, and so written, in the order they were queued.
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Sent>();
         let senders: Vec<mpsc::UnboundedSender<(Vec<RawRecord>, u64)>> = (0..n)
-            .map(|p| spawn_sender(p, self.partitions[p].clone(), self.cfg.clone(), self.stats.clone(), done_tx.clone()))
+            .map(|p| {
+                spawn_sender(
+                    p,
+                    self.partitions[p].clone(),
+                    self.cfg.clone(),
+                    self.stats.clone(),
+                    done_tx.clone(),
+                )
+            })
             .collect();
         let mut outstanding = 0usize;
         let mut closed = false;
         let max_in_flight = self.cfg.max_in_flight.max(1);
         loop {
             // Room to take more: no partition is both busy and holding a full next batch.
-            let room = !batches.iter().any(|b| b.in_flight >= max_in_flight && b.bytes >= self.cfg.batch_bytes);
+            let room = !batches
+                .iter()
+                .any(|b| b.in_flight >= max_in_flight && b.bytes >= self.cfg.batch_bytes);
             let next_due = batches
                 .iter()
                 .filter(|b| b.in_flight < max_in_flight)
@@ -115,13 +133,18 @@ impl Producer {
             let now = Instant::now();
             for (p, b) in batches.iter_mut().enumerate() {
                 let due = b.since.is_some_and(|t| now >= t + self.cfg.linger);
-                if b.in_flight < max_in_flight && !b.records.is_empty() && (closed || due || b.bytes >= self.cfg.batch_bytes) {
+                if b.in_flight < max_in_flight
+                    && !b.records.is_empty()
+                    && (closed || due || b.bytes >= self.cfg.batch_bytes)
+                {
                     let records = std::mem::take(&mut b.records);
                     let bytes = std::mem::take(&mut b.bytes) as u64;
                     b.since = None;
                     b.in_flight += 1;
                     outstanding += 1;
-                    senders[p].send((records, bytes)).expect("sender tasks live as long as the producer");
+                    senders[p]
+                        .send((records, bytes))
+                        .expect("sender tasks live as long as the producer");
                 }
             }
             if closed && outstanding == 0 && batches.iter().all(|b| b.records.is_empty()) {
@@ -138,7 +161,11 @@ impl Producer {
             }
             Err(e) => {
                 Stats::add(&self.stats.failed, sent.records);
-                tracing::error!(partition = sent.partition, records = sent.records, "giving up on a batch after --delivery-timeout: {e}");
+                tracing::error!(
+                    partition = sent.partition,
+                    records = sent.records,
+                    "giving up on a batch after --delivery-timeout: {e}"
+                );
             }
         }
     }
@@ -205,7 +232,11 @@ async fn deliver(
             })
             .collect();
         Stats::add(&stats.produce_requests, 1);
-        let limit = cfg.request_timeout.min(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)));
+        let limit = cfg.request_timeout.min(
+            deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1)),
+        );
         let err = match tokio::time::timeout(limit, client.produce(batch, cfg.compression)).await {
             Ok(Ok(_offsets)) => break Ok(()),
             Ok(Err(e)) => e.to_string(),
@@ -215,7 +246,12 @@ async fn deliver(
             break Err(err);
         }
         Stats::add(&stats.produce_retries, 1);
-        tracing::warn!(partition, records = count, retry_in_ms = wait.as_millis() as u64, "produce failed: {err}");
+        tracing::warn!(
+            partition,
+            records = count,
+            retry_in_ms = wait.as_millis() as u64,
+            "produce failed: {err}"
+        );
         // A reconnect by rskafka opens a new socket; give it TCP_NODELAY before resending.
         if super::nodelay::enabled() {
             super::nodelay::apply();
@@ -223,5 +259,10 @@ async fn deliver(
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(Duration::from_secs(5));
     };
-    Sent { partition, records: count, bytes, result }
+    Sent {
+        partition,
+        records: count,
+        bytes,
+        result,
+    }
 }

@@ -48,7 +48,13 @@ pub fn channel(capacity: usize, max_bytes: usize) -> (Sender, Receiver) {
         max_bytes,
         queued_bytes: AtomicUsize::new(0),
     });
-    (Sender { tx, shared: shared.clone() }, Receiver { rx, shared })
+    (
+        Sender {
+            tx,
+            shared: shared.clone(),
+        },
+        Receiver { rx, shared },
+    )
 }
 
 impl Shared {
@@ -72,7 +78,9 @@ impl Sender {
                 self.shared.queued_bytes.fetch_add(size, Ordering::Relaxed);
                 Ok(())
             }
-            Err(mpsc::error::TrySendError::Full(r) | mpsc::error::TrySendError::Closed(r)) => Err(r),
+            Err(mpsc::error::TrySendError::Full(r) | mpsc::error::TrySendError::Closed(r)) => {
+                Err(r)
+            }
         }
     }
 
@@ -94,7 +102,11 @@ impl Sender {
     }
 
     pub fn depth(&self) -> Depth {
-        Depth { tx: self.tx.downgrade(), shared: self.shared.clone(), capacity: self.tx.max_capacity() }
+        Depth {
+            tx: self.tx.downgrade(),
+            shared: self.shared.clone(),
+            capacity: self.tx.max_capacity(),
+        }
     }
 }
 
@@ -112,15 +124,22 @@ impl Receiver {
     }
 
     fn release(&self, record: &RawRecord) {
-        self.shared.queued_bytes.fetch_sub(record.size(), Ordering::Relaxed);
-        self.shared.bytes.add_permits(self.shared.cost(record) as usize);
+        self.shared
+            .queued_bytes
+            .fetch_sub(record.size(), Ordering::Relaxed);
+        self.shared
+            .bytes
+            .add_permits(self.shared.cost(record) as usize);
     }
 }
 
 impl Depth {
     /// (records queued, bytes queued)
     pub fn get(&self) -> (usize, usize) {
-        let records = self.tx.upgrade().map_or(0, |tx| self.capacity - tx.capacity());
+        let records = self
+            .tx
+            .upgrade()
+            .map_or(0, |tx| self.capacity - tx.capacity());
         (records, self.shared.queued_bytes.load(Ordering::Relaxed))
     }
 }
@@ -131,7 +150,11 @@ mod tests {
     use bytes::Bytes;
 
     fn rec(n: usize) -> RawRecord {
-        RawRecord { key: None, value: Bytes::from(vec![b'x'; n]), received: chrono::Utc::now() }
+        RawRecord {
+            key: None,
+            value: Bytes::from(vec![b'x'; n]),
+            received: chrono::Utc::now(),
+        }
     }
 
     #[tokio::test]

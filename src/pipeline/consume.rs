@@ -49,7 +49,11 @@ impl StartFrom {
 }
 
 enum Fetched {
-    Records { partition: i32, records: Vec<RecordAndOffset>, high_watermark: i64 },
+    Records {
+        partition: i32,
+        records: Vec<RecordAndOffset>,
+        high_watermark: i64,
+    },
     /// Reading cannot go on (e.g. a batch compressed with a codec we do not link).
     Fatal(String),
 }
@@ -84,7 +88,10 @@ pub async fn run(args: ConsumeArgs) -> Result<()> {
     let to_stdout = args.output.as_os_str() == "-";
     if !to_stdout {
         std::fs::create_dir_all(&args.output).map_err(|e| {
-            Error::usage(format!("cannot create --output directory {}: {e}", args.output.display()))
+            Error::usage(format!(
+                "cannot create --output directory {}: {e}",
+                args.output.display()
+            ))
         })?;
     }
     let shutdown = Shutdown::new();
@@ -93,7 +100,8 @@ pub async fn run(args: ConsumeArgs) -> Result<()> {
     let timeout = args.kafka.kafka_timeout;
     let topic = args.kafka.topic.clone();
     let kafka = client::connect(&brokers, timeout).await?;
-    let Some(partitions) = crate::kafka::topic::partition_count(&kafka, &topic, timeout).await? else {
+    let Some(partitions) = crate::kafka::topic::partition_count(&kafka, &topic, timeout).await?
+    else {
         return Err(Error::runtime(format!(
             "topic {topic:?} does not exist on {}; check --topic, or create it with `tweetpipe topic create`",
             brokers.join(",")
@@ -101,26 +109,43 @@ pub async fn run(args: ConsumeArgs) -> Result<()> {
     };
     let mut clients = Vec::new();
     for p in 0..partitions {
-        let pc = limited(&format!("opening partition {p}"), timeout, kafka.partition_client(topic.clone(), p, UnknownTopicHandling::Retry))
-            .await
-            .map_err(Error::runtime)?;
+        let pc = limited(
+            &format!("opening partition {p}"),
+            timeout,
+            kafka.partition_client(topic.clone(), p, UnknownTopicHandling::Retry),
+        )
+        .await
+        .map_err(Error::runtime)?;
         clients.push(Arc::new(pc));
     }
     let mut store = OffsetStore::connect(&brokers, &args.group, timeout).await?;
 
     // Output first: what a previous run wrote decides where we start.
     let (mut sink, recovered) = if to_stdout {
-        (Sink::Stdout(std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout())), recover::Recovered::default())
+        (
+            Sink::Stdout(std::io::BufWriter::with_capacity(
+                256 * 1024,
+                std::io::stdout(),
+            )),
+            recover::Recovered::default(),
+        )
     } else {
-        let rec = recover::recover(&args.output)
-            .map_err(|e| Error::runtime(format!("cannot recover the output directory {}: {e}", args.output.display())))?;
+        let rec = recover::recover(&args.output).map_err(|e| {
+            Error::runtime(format!(
+                "cannot recover the output directory {}: {e}",
+                args.output.display()
+            ))
+        })?;
         for (file, cut) in &rec.truncated {
             tracing::warn!(file = %file.display(), bytes = cut, "cut a torn last line left by a crash");
         }
         if !rec.files.is_empty() {
             tracing::info!(files = rec.files.len(), lines = rec.lines, written = ?rec.written, "found output of an earlier run past its last commit");
         }
-        (Sink::Dir(Box::new(DirSink::new(&args.output, args.rotate_bytes))), rec)
+        (
+            Sink::Dir(Box::new(DirSink::new(&args.output, args.rotate_bytes))),
+            rec,
+        )
     };
 
     let partition_ids: Vec<i32> = (0..partitions).collect();
@@ -137,7 +162,11 @@ pub async fn run(args: ConsumeArgs) -> Result<()> {
             StartFrom::Latest => high_watermark(pc, timeout).await?,
             StartFrom::Time(t) => {
                 let o = offset_at(pc, OffsetAt::Timestamp(*t), timeout).await?;
-                if o < 0 { high_watermark(pc, timeout).await? } else { o }
+                if o < 0 {
+                    high_watermark(pc, timeout).await?
+                } else {
+                    o
+                }
             }
         };
         // Reconcile: never write again what an earlier run already wrote.
@@ -151,14 +180,24 @@ pub async fn run(args: ConsumeArgs) -> Result<()> {
     // Make the reconciled position the committed one, then the recovered files are complete.
     store.commit(&topic, &next).await?;
     for f in &recovered.files {
-        crate::sink::files::finalize(f).map_err(|e| Error::runtime(format!("cannot finalize {}: {e}", f.display())))?;
+        crate::sink::files::finalize(f)
+            .map_err(|e| Error::runtime(format!("cannot finalize {}: {e}", f.display())))?;
     }
 
     let (tx, mut rx) = mpsc::channel::<Fetched>(2 * partitions as usize + 2);
     let fetchers: Vec<_> = clients
         .iter()
         .enumerate()
-        .map(|(p, pc)| tokio::spawn(fetch_loop(pc.clone(), p as i32, next[&(p as i32)], args.fetch_wait, timeout, tx.clone())))
+        .map(|(p, pc)| {
+            tokio::spawn(fetch_loop(
+                pc.clone(),
+                p as i32,
+                next[&(p as i32)],
+                args.fetch_wait,
+                timeout,
+                tx.clone(),
+            ))
+        })
         .collect();
     drop(tx);
 
@@ -176,7 +215,9 @@ pub async fn run(args: ConsumeArgs) -> Result<()> {
     let mut line = Vec::with_capacity(8 * 1024);
 
     'run: loop {
-        let idle_left = args.idle_exit.map(|d| d.saturating_sub(last_record.elapsed()));
+        let idle_left = args
+            .idle_exit
+            .map(|d| d.saturating_sub(last_record.elapsed()));
         tokio::select! {
             msg = rx.recv() => match msg {
                 None => break 'run,
@@ -231,7 +272,8 @@ pub async fn run(args: ConsumeArgs) -> Result<()> {
     }
     // Clean stop: durable, committed, files finalized.
     durable_commit(&mut sink, &mut store, &topic, &next).await?;
-    sink.close().map_err(|e| Error::runtime(format!("closing output: {e}")))?;
+    sink.close()
+        .map_err(|e| Error::runtime(format!("closing output: {e}")))?;
     let secs = started.elapsed().as_secs_f64().max(1e-9);
     tracing::info!(
         target: "summary",
@@ -251,7 +293,15 @@ pub async fn run(args: ConsumeArgs) -> Result<()> {
 }
 
 /// Enriches one record into `line` and says which output it goes to.
-fn build_line(enricher: &Enricher, value: &[u8], partition: i32, offset: i64, line: &mut Vec<u8>, totals: &mut Totals, window: &mut Window) -> Stream {
+fn build_line(
+    enricher: &Enricher,
+    value: &[u8],
+    partition: i32,
+    offset: i64,
+    line: &mut Vec<u8>,
+    totals: &mut Totals,
+    window: &mut Window,
+) -> Stream {
     let stream = match enricher.enrich(value) {
         Outcome::Tweet(t) => {
             totals.tweets += 1;
@@ -278,7 +328,8 @@ fn build_line(enricher: &Enricher, value: &[u8], partition: i32, offset: i64, li
             line.extend_from_slice(b"{\"reason\":");
             serde_json::to_writer(&mut *line, &reason).expect("serializing to memory");
             line.extend_from_slice(b",\"value\":");
-            serde_json::to_writer(&mut *line, &String::from_utf8_lossy(value)).expect("serializing to memory");
+            serde_json::to_writer(&mut *line, &String::from_utf8_lossy(value))
+                .expect("serializing to memory");
             line.push(b'}');
             Stream::Errors
         }
@@ -286,43 +337,92 @@ fn build_line(enricher: &Enricher, value: &[u8], partition: i32, offset: i64, li
     // Every line ends with its Kafka position; recovery reads it back from there.
     debug_assert_eq!(line.last(), Some(&b'}'));
     line.pop();
-    line.extend_from_slice(format!(",\"kafka\":{{\"partition\":{partition},\"offset\":{offset}}}}}").as_bytes());
+    line.extend_from_slice(
+        format!(",\"kafka\":{{\"partition\":{partition},\"offset\":{offset}}}}}").as_bytes(),
+    );
     stream
 }
 
-async fn durable_commit(sink: &mut Sink, store: &mut OffsetStore, topic: &str, next: &BTreeMap<i32, i64>) -> Result<()> {
-    sink.sync().map_err(|e| Error::runtime(format!("making output durable (fsync): {e}")))?;
+async fn durable_commit(
+    sink: &mut Sink,
+    store: &mut OffsetStore,
+    topic: &str,
+    next: &BTreeMap<i32, i64>,
+) -> Result<()> {
+    sink.sync()
+        .map_err(|e| Error::runtime(format!("making output durable (fsync): {e}")))?;
     store.commit(topic, next).await?;
-    sink.committed().map_err(|e| Error::runtime(format!("finalizing rotated output: {e}")))
+    sink.committed()
+        .map_err(|e| Error::runtime(format!("finalizing rotated output: {e}")))
 }
 
-async fn fetch_loop(pc: Arc<PartitionClient>, partition: i32, mut offset: i64, wait: Duration, timeout: Duration, tx: mpsc::Sender<Fetched>) {
+async fn fetch_loop(
+    pc: Arc<PartitionClient>,
+    partition: i32,
+    mut offset: i64,
+    wait: Duration,
+    timeout: Duration,
+    tx: mpsc::Sender<Fetched>,
+) {
     let wait_ms = wait.as_millis().clamp(1, i32::MAX as u128) as i32;
     let mut backoff = Duration::from_millis(100);
     loop {
-        let got = tokio::time::timeout(timeout + wait, pc.fetch_records(offset, 1..8 * 1024 * 1024, wait_ms)).await;
+        let got = tokio::time::timeout(
+            timeout + wait,
+            pc.fetch_records(offset, 1..8 * 1024 * 1024, wait_ms),
+        )
+        .await;
         let err = match got {
             Ok(Ok((mut records, high_watermark))) => {
-                tracing::debug!(partition, offset, records = records.len(), high_watermark, "fetched");
-                let gap = records.first().map_or(high_watermark > offset, |r| r.offset > offset);
+                tracing::debug!(
+                    partition,
+                    offset,
+                    records = records.len(),
+                    high_watermark,
+                    "fetched"
+                );
+                let gap = records
+                    .first()
+                    .map_or(high_watermark > offset, |r| r.offset > offset);
                 if gap && offset > 0 {
-                    records = fetch_inside_batch(&pc, offset, wait_ms, timeout + wait).await.unwrap_or(records);
+                    records = fetch_inside_batch(&pc, offset, wait_ms, timeout + wait)
+                        .await
+                        .unwrap_or(records);
                 }
                 backoff = Duration::from_millis(100);
                 if let (Some(first), Some(last)) = (records.first(), records.last()) {
-                    tracing::debug!(partition, requested = offset, first = first.offset, last = last.offset, "handing over");
+                    tracing::debug!(
+                        partition,
+                        requested = offset,
+                        first = first.offset,
+                        last = last.offset,
+                        "handing over"
+                    );
                 }
                 if let Some(last) = records.last() {
                     offset = last.offset + 1;
                 }
-                if tx.send(Fetched::Records { partition, records, high_watermark }).await.is_err() {
+                if tx
+                    .send(Fetched::Records {
+                        partition,
+                        records,
+                        high_watermark,
+                    })
+                    .await
+                    .is_err()
+                {
                     return;
                 }
                 continue;
             }
             Ok(Err(e)) => e,
             Err(_) => {
-                tracing::warn!(partition, offset, "fetch: no answer within {:?}; retrying", timeout + wait);
+                tracing::warn!(
+                    partition,
+                    offset,
+                    "fetch: no answer within {:?}; retrying",
+                    timeout + wait
+                );
                 continue;
             }
         };
@@ -338,14 +438,23 @@ async fn fetch_loop(pc: Arc<PartitionClient>, partition: i32, mut offset: i64, w
         if text.contains("OffsetOutOfRange") {
             match pc.get_offset(OffsetAt::Earliest).await {
                 Ok(earliest) if earliest > offset => {
-                    tracing::warn!(partition, from = offset, to = earliest, "records before {earliest} were deleted by retention; skipping ahead");
+                    tracing::warn!(
+                        partition,
+                        from = offset,
+                        to = earliest,
+                        "records before {earliest} were deleted by retention; skipping ahead"
+                    );
                     offset = earliest;
                     continue;
                 }
                 _ => {}
             }
         }
-        tracing::warn!(partition, offset, "fetch failed: {text}; retrying in {backoff:?}");
+        tracing::warn!(
+            partition,
+            offset,
+            "fetch failed: {text}; retrying in {backoff:?}"
+        );
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
@@ -359,11 +468,18 @@ async fn fetch_loop(pc: Arc<PartitionClient>, partition: i32, mut offset: i64, w
 /// from a committed offset. So step back (1, 2, 4, … records, at most 4,096) until the batch
 /// holding `offset` comes back, and keep the records from `offset` on. On Kafka this runs only
 /// where the log really has a gap (compaction, transaction markers), and costs a few fetches.
-async fn fetch_inside_batch(pc: &PartitionClient, offset: i64, wait_ms: i32, limit: Duration) -> Option<Vec<RecordAndOffset>> {
+async fn fetch_inside_batch(
+    pc: &PartitionClient,
+    offset: i64,
+    wait_ms: i32,
+    limit: Duration,
+) -> Option<Vec<RecordAndOffset>> {
     let mut back = 1i64;
     while back <= 4096 {
         let from = (offset - back).max(0);
-        let Ok(Ok((records, _))) = tokio::time::timeout(limit, pc.fetch_records(from, 1..8 * 1024 * 1024, wait_ms)).await else {
+        let Ok(Ok((records, _))) =
+            tokio::time::timeout(limit, pc.fetch_records(from, 1..8 * 1024 * 1024, wait_ms)).await
+        else {
             return None;
         };
         if records.first().is_some_and(|r| r.offset <= offset) || from == 0 {
@@ -378,18 +494,32 @@ fn unsupported_codec(error: &str) -> Option<&'static str> {
     if !error.contains("Unimplemented compression") {
         return None;
     }
-    Some(if error.contains("Lz4") { "lz4" } else if error.contains("Zstd") { "zstd" } else { "unknown" })
+    Some(if error.contains("Lz4") {
+        "lz4"
+    } else if error.contains("Zstd") {
+        "zstd"
+    } else {
+        "unknown"
+    })
 }
 
 async fn offset_at(pc: &PartitionClient, at: OffsetAt, timeout: Duration) -> Result<i64> {
-    limited("listing offsets", timeout, pc.get_offset(at)).await.map_err(Error::runtime)
+    limited("listing offsets", timeout, pc.get_offset(at))
+        .await
+        .map_err(Error::runtime)
 }
 
 /// The end of the partition. Taken from a fetch's high watermark: tansu's ListOffsets
 /// "latest" can lag behind the true end.
 async fn high_watermark(pc: &PartitionClient, timeout: Duration) -> Result<i64> {
     let earliest = offset_at(pc, OffsetAt::Earliest, timeout).await?;
-    let (_, hw) = limited("fetching the high watermark", timeout, pc.fetch_records(earliest, 1..2, 1)).await.map_err(Error::runtime)?;
+    let (_, hw) = limited(
+        "fetching the high watermark",
+        timeout,
+        pc.fetch_records(earliest, 1..2, 1),
+    )
+    .await
+    .map_err(Error::runtime)?;
     Ok(hw)
 }
 
@@ -400,9 +530,18 @@ async fn sleep_opt(d: Option<Duration>) {
     }
 }
 
-fn log_stats(w: &Window, elapsed: Duration, totals: &Totals, next: &BTreeMap<i32, i64>, high: &BTreeMap<i32, i64>) {
+fn log_stats(
+    w: &Window,
+    elapsed: Duration,
+    totals: &Totals,
+    next: &BTreeMap<i32, i64>,
+    high: &BTreeMap<i32, i64>,
+) {
     let secs = elapsed.as_secs_f64().max(1e-9);
-    let lag: Vec<String> = next.iter().map(|(p, n)| format!("{p}:{}", high.get(p).map_or(0, |h| (h - n).max(0)))).collect();
+    let lag: Vec<String> = next
+        .iter()
+        .map(|(p, n)| format!("{p}:{}", high.get(p).map_or(0, |h| (h - n).max(0))))
+        .collect();
     let top = |m: &HashMap<String, u64>, k: usize| -> Vec<(String, u64)> {
         let mut v: Vec<(String, u64)> = m.iter().map(|(a, b)| (a.clone(), *b)).collect();
         v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -413,7 +552,10 @@ fn log_stats(w: &Window, elapsed: Duration, totals: &Totals, next: &BTreeMap<i32
         .into_iter()
         .map(|(l, n)| format!("{l} {:.0}%", 100.0 * n as f64 / w.tweets.max(1) as f64))
         .collect();
-    let tags: Vec<String> = top(&w.hashtags, 5).into_iter().map(|(t, n)| format!("#{t} {n}")).collect();
+    let tags: Vec<String> = top(&w.hashtags, 5)
+        .into_iter()
+        .map(|(t, n)| format!("#{t} {n}"))
+        .collect();
     tracing::info!(
         target: "stats",
         tweets_per_s = format!("{:.1}", w.tweets as f64 / secs),

@@ -31,7 +31,13 @@ pub struct Intake {
 
 impl Intake {
     pub fn new(sender: Sender, stats: Arc<Stats>, limit: Option<u64>) -> Self {
-        Intake { sender, overflow: Overflow::new(stats.clone()), stats, limit, accepted: 0 }
+        Intake {
+            sender,
+            overflow: Overflow::new(stats.clone()),
+            stats,
+            limit,
+            accepted: 0,
+        }
     }
 
     pub fn limit_reached(&self) -> bool {
@@ -59,11 +65,20 @@ impl Intake {
             }
             Message::Limit { track } => {
                 Stats::add(&self.stats.limit_notices, 1);
-                self.stats.limit_track.store(*track, std::sync::atomic::Ordering::Relaxed);
-                tracing::warn!(undelivered_since_connect = track, "limit notice: the filter matches more than Twitter will deliver");
+                self.stats
+                    .limit_track
+                    .store(*track, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(
+                    undelivered_since_connect = track,
+                    "limit notice: the filter matches more than Twitter will deliver"
+                );
                 return Prepared::Control(msg);
             }
-            Message::Warning { code, message, percent_full } => {
+            Message::Warning {
+                code,
+                message,
+                percent_full,
+            } => {
                 Stats::add(&self.stats.warnings, 1);
                 tracing::warn!(%code, percent_full = percent_full.unwrap_or(0), "stall warning from Twitter: {message}");
                 return Prepared::Control(msg);
@@ -74,7 +89,11 @@ impl Intake {
                 return Prepared::Control(msg);
             }
         };
-        Prepared::Record(RawRecord { key, value: bytes, received: chrono::Utc::now() })
+        Prepared::Record(RawRecord {
+            key,
+            value: bytes,
+            received: chrono::Utc::now(),
+        })
     }
 
     /// Live path: never waits.

@@ -18,13 +18,19 @@ pub struct Overflow {
 
 impl Overflow {
     pub fn new(stats: Arc<Stats>) -> Self {
-        Overflow { stats, last_log: None, since_log: 0 }
+        Overflow {
+            stats,
+            last_log: None,
+            since_log: 0,
+        }
     }
 
     pub fn handle(&mut self, _record: RawRecord) {
         Stats::add(&self.stats.dropped, 1);
         self.since_log += 1;
-        let due = self.last_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(5));
+        let due = self
+            .last_log
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(5));
         if due {
             tracing::error!(
                 dropped_since_last_report = self.since_log,

@@ -16,13 +16,16 @@ use super::shutdown::Shutdown;
 use super::stats::{self, Stats};
 use crate::cli::{CompressionArg, ProduceArgs};
 use crate::error::{Error, Result};
-use crate::kafka::{self, producer::{Producer, ProducerConfig}};
+use crate::kafka::{
+    self,
+    producer::{Producer, ProducerConfig},
+};
 use crate::twitter::backoff::BackoffPolicy;
 use crate::twitter::client::{Filter, StreamClient};
 use crate::twitter::credentials::Credentials;
 use crate::twitter::framer::Framing;
-use crate::twitter::stream::{self, End, StreamConfig};
 use crate::twitter::replay;
+use crate::twitter::stream::{self, End, StreamConfig};
 
 enum Source {
     Stream(Box<StreamClient>, StreamConfig),
@@ -33,13 +36,31 @@ pub async fn run(args: ProduceArgs) -> Result<()> {
     let started = Instant::now();
     // Configuration first: nothing connects until all of it is known to be usable.
     let brokers = kafka::client::parse_brokers(&args.kafka.brokers)?;
-    check(args.batch_bytes >= 1024, "--batch-bytes must be at least 1024")?;
-    check(args.channel_capacity >= 1, "--channel-capacity must be at least 1")?;
+    check(
+        args.batch_bytes >= 1024,
+        "--batch-bytes must be at least 1024",
+    )?;
+    check(
+        args.channel_capacity >= 1,
+        "--channel-capacity must be at least 1",
+    )?;
     check(args.channel_bytes >= args.max_record_bytes, "--channel-bytes must be at least --max-record-bytes, or a maximal record could never be queued")?;
-    check(args.max_record_bytes >= 1024, "--max-record-bytes must be at least 1024")?;
-    check(!args.kafka.kafka_timeout.is_zero(), "--kafka-timeout must be more than 0")?;
-    check(!args.stall_timeout.is_zero(), "--stall-timeout must be more than 0")?;
-    check(args.max_records != Some(0), "--max-records must be at least 1")?;
+    check(
+        args.max_record_bytes >= 1024,
+        "--max-record-bytes must be at least 1024",
+    )?;
+    check(
+        !args.kafka.kafka_timeout.is_zero(),
+        "--kafka-timeout must be more than 0",
+    )?;
+    check(
+        !args.stall_timeout.is_zero(),
+        "--stall-timeout must be more than 0",
+    )?;
+    check(
+        args.max_records != Some(0),
+        "--max-records must be at least 1",
+    )?;
     check(!args.kafka.topic.is_empty(), "--topic must not be empty")?;
     let source = match &args.from_file {
         Some(path) => {
@@ -70,7 +91,11 @@ pub async fn run(args: ProduceArgs) -> Result<()> {
                     rate_limit_initial: args.backoff_rate_limit_initial,
                     rate_limit_max: args.backoff_rate_limit_max,
                 },
-                framing: if args.delimited_length { Framing::Length } else { Framing::Crlf },
+                framing: if args.delimited_length {
+                    Framing::Length
+                } else {
+                    Framing::Crlf
+                },
             };
             Source::Stream(Box::new(client), cfg)
         }
@@ -88,8 +113,16 @@ pub async fn run(args: ProduceArgs) -> Result<()> {
     let client = kafka::client::connect(&brokers, timeout).await?;
     let nodelay = kafka::nodelay::spawn_keeper(Duration::from_secs(1));
     let topic = &args.kafka.topic;
-    let partitions = kafka::topic::ensure(&client, topic, args.partitions, args.replication_factor, timeout).await?;
-    let partition_clients = kafka::client::partition_clients(&client, topic, partitions, timeout).await?;
+    let partitions = kafka::topic::ensure(
+        &client,
+        topic,
+        args.partitions,
+        args.replication_factor,
+        timeout,
+    )
+    .await?;
+    let partition_clients =
+        kafka::client::partition_clients(&client, topic, partitions, timeout).await?;
     kafka::nodelay::enabled().then(kafka::nodelay::apply);
     tracing::info!(topic = %topic, partitions, brokers = %brokers.join(","), "producing");
 
@@ -113,28 +146,42 @@ pub async fn run(args: ProduceArgs) -> Result<()> {
     let mut intake = Intake::new(tx, stats.clone(), args.max_records);
     let ended = match &source {
         Source::Stream(client, cfg) => stream::run(client, cfg, &mut intake, &shutdown).await,
-        Source::File(path) => replay::run(path, args.max_record_bytes, &mut intake, &shutdown).await,
+        Source::File(path) => {
+            replay::run(path, args.max_record_bytes, &mut intake, &shutdown).await
+        }
     };
     // Closing the channel tells the producer to flush everything and finish.
     drop(intake);
     match &ended {
-        Ok(End::LimitReached) => tracing::info!("--max-records reached; waiting for acknowledgements"),
+        Ok(End::LimitReached) => {
+            tracing::info!("--max-records reached; waiting for acknowledgements")
+        }
         Ok(End::EndOfInput) => tracing::info!("end of input; waiting for acknowledgements"),
-        Ok(End::Shutdown) => tracing::info!(timeout = ?args.shutdown_timeout, "stopping; waiting for acknowledgements"),
+        Ok(End::Shutdown) => {
+            tracing::info!(timeout = ?args.shutdown_timeout, "stopping; waiting for acknowledgements")
+        }
         Err(_) => tracing::info!("source failed; delivering what was accepted before exiting"),
     }
     // A signal bounds the drain by --shutdown-timeout; otherwise each batch is bounded by
     // --delivery-timeout already.
-    let drain_limit = if shutdown.is_triggered() { args.shutdown_timeout } else { args.delivery_timeout + timeout };
+    let drain_limit = if shutdown.is_triggered() {
+        args.shutdown_timeout
+    } else {
+        args.delivery_timeout + timeout
+    };
     let drained = tokio::select! {
         r = &mut producing => r.is_ok(),
         _ = tokio::time::sleep(drain_limit) => false,
     };
     if !drained {
         producing.abort();
-        let outstanding = Stats::get(&stats.accepted) - Stats::get(&stats.delivered) - Stats::get(&stats.failed);
+        let outstanding =
+            Stats::get(&stats.accepted) - Stats::get(&stats.delivered) - Stats::get(&stats.failed);
         Stats::add(&stats.failed, outstanding);
-        tracing::error!(undelivered = outstanding, "gave up waiting for acknowledgements after {drain_limit:?}");
+        tracing::error!(
+            undelivered = outstanding,
+            "gave up waiting for acknowledgements after {drain_limit:?}"
+        );
     }
     if let Some(r) = reporter {
         r.abort();

@@ -18,7 +18,10 @@ impl Default for Shutdown {
 impl Shutdown {
     pub fn new() -> Self {
         let (tx, rx) = watch::channel(false);
-        Shutdown { tx: std::sync::Arc::new(tx), rx }
+        Shutdown {
+            tx: std::sync::Arc::new(tx),
+            rx,
+        }
     }
 
     pub fn trigger(&self) {
@@ -41,8 +44,13 @@ impl Shutdown {
         let this = self.clone();
         tokio::spawn(async move {
             use tokio::signal::unix::{signal, SignalKind};
-            let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
-                tracing::warn!("cannot install signal handlers; SIGINT/SIGTERM will kill without draining");
+            let (Ok(mut int), Ok(mut term)) = (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) else {
+                tracing::warn!(
+                    "cannot install signal handlers; SIGINT/SIGTERM will kill without draining"
+                );
                 return;
             };
             tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }

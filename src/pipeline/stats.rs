@@ -51,7 +51,11 @@ impl Stats {
 }
 
 /// Prints a stats line every `interval` until dropped (the task is aborted by the caller).
-pub fn spawn_reporter(stats: Arc<Stats>, depth: Depth, interval: Duration) -> Option<tokio::task::JoinHandle<()>> {
+pub fn spawn_reporter(
+    stats: Arc<Stats>,
+    depth: Depth,
+    interval: Duration,
+) -> Option<tokio::task::JoinHandle<()>> {
     if interval.is_zero() {
         return None;
     }

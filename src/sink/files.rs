@@ -48,7 +48,9 @@ impl DirSink {
         let now = Utc::now();
         let hour = now.timestamp().div_euclid(3600);
         let i = stream.index();
-        let rotate = self.open[i].as_ref().is_some_and(|o| o.hour != hour || o.bytes >= self.rotate_bytes);
+        let rotate = self.open[i]
+            .as_ref()
+            .is_some_and(|o| o.hour != hour || o.bytes >= self.rotate_bytes);
         if rotate {
             let mut o = self.open[i].take().expect("checked above");
             o.writer.flush()?;
@@ -65,7 +67,12 @@ impl DirSink {
         Ok(())
     }
 
-    fn create(&mut self, stream: Stream, now: chrono::DateTime<Utc>, hour: i64) -> std::io::Result<Open> {
+    fn create(
+        &mut self,
+        stream: Stream,
+        now: chrono::DateTime<Utc>,
+        hour: i64,
+    ) -> std::io::Result<Open> {
         loop {
             self.seq += 1;
             let name = format!(
@@ -84,7 +91,12 @@ impl DirSink {
             match OpenOptions::new().write(true).create_new(true).open(&path) {
                 Ok(file) => {
                     self.dir_dirty = true;
-                    return Ok(Open { writer: BufWriter::with_capacity(256 * 1024, file), path, bytes: 0, hour });
+                    return Ok(Open {
+                        writer: BufWriter::with_capacity(256 * 1024, file),
+                        path,
+                        bytes: 0,
+                        hour,
+                    });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(e),

@@ -84,7 +84,11 @@ mod tests {
             b"{\"id\":\"1\",\"kafka\":{\"partition\":0,\"offset\":7}}\n{\"id\":\"2\",\"kafka\":{\"partition\":1,\"offset\":3}}\n{\"id\":\"3\",\"ka",
         )
         .unwrap();
-        std::fs::write(dir.path().join("tweets-done.jsonl"), b"{\"kafka\":{\"partition\":0,\"offset\":99}}\n").unwrap();
+        std::fs::write(
+            dir.path().join("tweets-done.jsonl"),
+            b"{\"kafka\":{\"partition\":0,\"offset\":99}}\n",
+        )
+        .unwrap();
         let rec = recover(dir.path()).unwrap();
         assert_eq!(rec.written, BTreeMap::from([(0, 7), (1, 3)]));
         assert_eq!(rec.truncated.len(), 1);

@@ -48,7 +48,12 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(policy: BackoffPolicy) -> Self {
-        Backoff { policy, network_attempts: 0, http_next: None, rate_next: None }
+        Backoff {
+            policy,
+            network_attempts: 0,
+            http_next: None,
+            rate_next: None,
+        }
     }
 
     /// The wait before the next connection attempt after an error of `class`.
@@ -57,7 +62,9 @@ impl Backoff {
         match class {
             ErrorClass::Network => {
                 self.network_attempts = self.network_attempts.saturating_add(1);
-                p.network_step.saturating_mul(self.network_attempts).min(p.network_max)
+                p.network_step
+                    .saturating_mul(self.network_attempts)
+                    .min(p.network_max)
             }
             ErrorClass::Http => step_exponential(&mut self.http_next, p.http_initial, p.http_max),
             ErrorClass::RateLimited => {
@@ -96,7 +103,10 @@ mod tests {
         assert_eq!(net[63], Duration::from_secs(16));
         assert_eq!(net[65], Duration::from_secs(16));
         let http: Vec<_> = (0..8).map(|_| b.next(ErrorClass::Http)).collect();
-        assert_eq!(http, ms(&[5_000, 10_000, 20_000, 40_000, 80_000, 160_000, 320_000, 320_000]));
+        assert_eq!(
+            http,
+            ms(&[5_000, 10_000, 20_000, 40_000, 80_000, 160_000, 320_000, 320_000])
+        );
         let rl: Vec<_> = (0..3).map(|_| b.next(ErrorClass::RateLimited)).collect();
         assert_eq!(rl, ms(&[60_000, 120_000, 240_000]));
         b.reset();

@@ -21,7 +21,11 @@ use super::oauth;
 use crate::error::{Error, Result};
 
 /// RFC 3986 unreserved characters stay; everything else is percent-encoded (OAuth's rule).
-const OAUTH_ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const OAUTH_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// The filter parameters, as `statuses/filter` names them.
 #[derive(Debug, Clone, Default)]
@@ -38,7 +42,11 @@ impl Filter {
         let mut p = Vec::new();
         let mut push = |k: &str, v: &Option<String>| {
             if let Some(v) = v {
-                let v: Vec<&str> = v.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+                let v: Vec<&str> = v
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect();
                 if !v.is_empty() {
                     p.push((k.to_string(), v.join(",")));
                 }
@@ -81,15 +89,25 @@ impl StreamClient {
             }
         }
         let Some(authority) = uri.authority() else {
-            return Err(Error::usage(format!("--stream-url {stream_url:?} has no host")));
+            return Err(Error::usage(format!(
+                "--stream-url {stream_url:?} has no host"
+            )));
         };
         let form = filter.params();
-        if !form.iter().any(|(k, _)| k == "track" || k == "follow" || k == "locations") {
+        if !form
+            .iter()
+            .any(|(k, _)| k == "track" || k == "follow" || k == "locations")
+        {
             return Err(Error::usage(
                 "statuses/filter needs at least one of --track, --follow or --locations (or replay a file with --from-file)",
             ));
         }
-        let base_url = format!("{}://{}{}", uri.scheme_str().unwrap(), authority.as_str().to_ascii_lowercase(), uri.path());
+        let base_url = format!(
+            "{}://{}{}",
+            uri.scheme_str().unwrap(),
+            authority.as_str().to_ascii_lowercase(),
+            uri.path()
+        );
         let mut signed_params = Vec::new();
         if let Some(q) = uri.query() {
             for pair in q.split('&').filter(|s| !s.is_empty()) {
@@ -99,7 +117,13 @@ impl StreamClient {
         }
         let body = form
             .iter()
-            .map(|(k, v)| format!("{}={}", utf8_percent_encode(k, OAUTH_ENCODE), utf8_percent_encode(v, OAUTH_ENCODE)))
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    utf8_percent_encode(k, OAUTH_ENCODE),
+                    utf8_percent_encode(v, OAUTH_ENCODE)
+                )
+            })
             .collect::<Vec<_>>()
             .join("&");
         signed_params.extend(form);
@@ -117,7 +141,14 @@ impl StreamClient {
         let http = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(0)
             .build(tls);
-        Ok(StreamClient { http, uri, base_url, signed_params, body, creds })
+        Ok(StreamClient {
+            http,
+            uri,
+            base_url,
+            signed_params,
+            body,
+            creds,
+        })
     }
 
     /// Where we connect, for logs (no credentials in it).
@@ -126,13 +157,27 @@ impl StreamClient {
     }
 
     /// Sends the signed request and returns the response head; the body is the stream.
-    pub async fn open(&self) -> std::result::Result<Response<Incoming>, hyper_util::client::legacy::Error> {
-        let auth = oauth::authorization("POST", &self.base_url, &self.signed_params, &self.creds, None);
+    pub async fn open(
+        &self,
+    ) -> std::result::Result<Response<Incoming>, hyper_util::client::legacy::Error> {
+        let auth = oauth::authorization(
+            "POST",
+            &self.base_url,
+            &self.signed_params,
+            &self.creds,
+            None,
+        );
         let req = Request::post(self.uri.clone())
             .header(hyper::header::AUTHORIZATION, auth)
-            .header(hyper::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(
+                hyper::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
             .header(hyper::header::ACCEPT_ENCODING, "gzip")
-            .header(hyper::header::USER_AGENT, concat!("tweetpipe/", env!("CARGO_PKG_VERSION")))
+            .header(
+                hyper::header::USER_AGENT,
+                concat!("tweetpipe/", env!("CARGO_PKG_VERSION")),
+            )
             .body(Full::new(Bytes::from(self.body.clone())))
             .expect("request parts are valid");
         self.http.request(req).await
@@ -140,7 +185,9 @@ impl StreamClient {
 }
 
 fn decode(s: &str) -> String {
-    percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned()
+    percent_decode_str(&s.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// What a non-200 status tells the user to check; `None` when retrying is the right answer.

@@ -42,7 +42,12 @@ impl Credentials {
                 .filter(|v| !v.is_empty())
                 .or_else(|| file.get(name).cloned().filter(|v| !v.is_empty()))
         };
-        let names = [CONSUMER_KEY, CONSUMER_SECRET, ACCESS_TOKEN, ACCESS_TOKEN_SECRET];
+        let names = [
+            CONSUMER_KEY,
+            CONSUMER_SECRET,
+            ACCESS_TOKEN,
+            ACCESS_TOKEN_SECRET,
+        ];
         let values: Vec<Option<String>> = names.iter().map(|n| get(n)).collect();
         let missing: Vec<&str> = names
             .iter()
@@ -73,9 +78,8 @@ impl Credentials {
 /// prefix, and matching single or double quotes around the value removed. This is the
 /// subset systemd's EnvironmentFile and dotenv agree on.
 pub fn parse_env_file(path: &Path) -> Result<HashMap<String, String>> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::usage(format!("cannot read --env-file {}: {e}", path.display()))
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::usage(format!("cannot read --env-file {}: {e}", path.display())))?;
     let mut vars = HashMap::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();

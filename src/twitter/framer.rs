@@ -39,7 +39,10 @@ pub enum FrameError {
 impl std::fmt::Display for FrameError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            FrameError::BadLength(s) => write!(f, "delimited=length framing: expected a length line, got {s:?}"),
+            FrameError::BadLength(s) => write!(
+                f,
+                "delimited=length framing: expected a length line, got {s:?}"
+            ),
         }
     }
 }
@@ -99,7 +102,10 @@ impl Framer {
                     }
                     None => {
                         let last_cr = data.last().map_or(last_cr, |b| *b == b'\r');
-                        self.state = State::SkipLine { skipped: skipped + data.len(), last_cr };
+                        self.state = State::SkipLine {
+                            skipped: skipped + data.len(),
+                            last_cr,
+                        };
                         return Ok(());
                     }
                 },
@@ -110,7 +116,10 @@ impl Framer {
                         out.push(Frame::Oversized(total));
                         self.state = State::Line;
                     } else {
-                        self.state = State::SkipBody { remaining: remaining - n, total };
+                        self.state = State::SkipBody {
+                            remaining: remaining - n,
+                            total,
+                        };
                         return Ok(());
                     }
                 }
@@ -185,11 +194,15 @@ impl Framer {
                         };
                         if self.buf.len() > limit {
                             if self.framing == Framing::Length {
-                                let shown = String::from_utf8_lossy(&self.buf[..MAX_LENGTH_LINE]).into_owned();
+                                let shown = String::from_utf8_lossy(&self.buf[..MAX_LENGTH_LINE])
+                                    .into_owned();
                                 return Err(FrameError::BadLength(shown));
                             }
                             let last_cr = self.buf.last() == Some(&b'\r');
-                            self.state = State::SkipLine { skipped: self.buf.len(), last_cr };
+                            self.state = State::SkipLine {
+                                skipped: self.buf.len(),
+                                last_cr,
+                            };
                             self.buf.clear();
                             self.scanned = 0;
                         }
@@ -215,13 +228,18 @@ impl Framer {
                         FrameError::BadLength(String::from_utf8_lossy(&line).into_owned())
                     })?;
                     if len > self.max + 2 {
-                        self.state = State::SkipBody { remaining: len, total: len };
+                        self.state = State::SkipBody {
+                            remaining: len,
+                            total: len,
+                        };
                         let rest = self.buf.split().freeze();
                         return self.push(&rest, out);
                     }
                     self.state = State::Body(len);
                 }
-                State::SkipLine { .. } | State::SkipBody { .. } => unreachable!("drain runs only while buffering"),
+                State::SkipLine { .. } | State::SkipBody { .. } => {
+                    unreachable!("drain runs only while buffering")
+                }
             }
         }
     }
@@ -246,7 +264,11 @@ impl Framer {
         let mut from = 0;
         while let Some(off) = memchr::memchr(b'\n', &data[from..]) {
             let p = from + off;
-            let cr = if p == 0 { last_cr } else { data[p - 1] == b'\r' };
+            let cr = if p == 0 {
+                last_cr
+            } else {
+                data[p - 1] == b'\r'
+            };
             if cr || self.framing != Framing::Crlf {
                 return Some(p + 1);
             }
@@ -293,7 +315,8 @@ mod tests {
                     let mut f = Framer::new(framing, 20);
                     let mut out = Vec::new();
                     for piece in [&input[..i], &input[i..j], &input[j..]] {
-                        f.push_bytes(Bytes::copy_from_slice(piece), &mut out).unwrap();
+                        f.push_bytes(Bytes::copy_from_slice(piece), &mut out)
+                            .unwrap();
                     }
                     assert_eq!(out, whole, "{framing:?} split at {i},{j}");
                 }
@@ -303,8 +326,15 @@ mod tests {
 
     #[test]
     fn crlf_keeps_bare_newlines_inside_records() {
-        let out = frames(Framing::Crlf, 100, &[b"{\"a\":\"x\ny\"}\r\n\r\n{\"b\":1}\r\n"]);
-        assert_eq!(out, vec![rec("{\"a\":\"x\ny\"}"), Frame::KeepAlive, rec("{\"b\":1}")]);
+        let out = frames(
+            Framing::Crlf,
+            100,
+            &[b"{\"a\":\"x\ny\"}\r\n\r\n{\"b\":1}\r\n"],
+        );
+        assert_eq!(
+            out,
+            vec![rec("{\"a\":\"x\ny\"}"), Frame::KeepAlive, rec("{\"b\":1}")]
+        );
     }
 
     #[test]
@@ -313,7 +343,11 @@ mod tests {
         let whole = frames(Framing::Crlf, 100, &[input]);
         for i in 0..input.len() {
             for j in i..input.len() {
-                let got = frames(Framing::Crlf, 100, &[&input[..i], &input[i..j], &input[j..]]);
+                let got = frames(
+                    Framing::Crlf,
+                    100,
+                    &[&input[..i], &input[i..j], &input[j..]],
+                );
                 assert_eq!(got, whole, "split at {i},{j}");
             }
         }
@@ -323,11 +357,19 @@ mod tests {
     fn length_delimited_with_keepalives_and_splits() {
         let m1 = "{\"a\":\"x\r\ny\"}";
         let m2 = "{\"b\":2}";
-        let input = format!("\r\n{}\r\n{m1}\r\n\r\n{}\r\n{m2}\r\n", m1.len() + 2, m2.len() + 2);
+        let input = format!(
+            "\r\n{}\r\n{m1}\r\n\r\n{}\r\n{m2}\r\n",
+            m1.len() + 2,
+            m2.len() + 2
+        );
         let input = input.as_bytes();
         let want = vec![Frame::KeepAlive, rec(m1), Frame::KeepAlive, rec(m2)];
         for i in 0..input.len() {
-            assert_eq!(frames(Framing::Length, 100, &[&input[..i], &input[i..]]), want, "split at {i}");
+            assert_eq!(
+                frames(Framing::Length, 100, &[&input[..i], &input[i..]]),
+                want,
+                "split at {i}"
+            );
         }
     }
 
@@ -342,10 +384,18 @@ mod tests {
             for chunk in [&input[..i], &input[i..]] {
                 for piece in chunk.chunks(7) {
                     f.push(piece, &mut out).unwrap();
-                    assert!(f.buffered() <= 20 + 2 + 7, "buffered {} at split {i}", f.buffered());
+                    assert!(
+                        f.buffered() <= 20 + 2 + 7,
+                        "buffered {} at split {i}",
+                        f.buffered()
+                    );
                 }
             }
-            assert_eq!(out, vec![rec("{\"ok\":1}"), Frame::Oversized(52), rec("{\"ok\":2}")], "split at {i}");
+            assert_eq!(
+                out,
+                vec![rec("{\"ok\":1}"), Frame::Oversized(52), rec("{\"ok\":2}")],
+                "split at {i}"
+            );
         }
     }
 
@@ -361,12 +411,27 @@ mod tests {
     fn bad_length_line_is_an_error() {
         let mut f = Framer::new(Framing::Length, 100);
         let mut out = Vec::new();
-        assert!(matches!(f.push(b"{\"not\":\"a length\"}\r\n", &mut out), Err(FrameError::BadLength(_))));
+        assert!(matches!(
+            f.push(b"{\"not\":\"a length\"}\r\n", &mut out),
+            Err(FrameError::BadLength(_))
+        ));
     }
 
     #[test]
     fn newline_framing_for_files() {
-        let out = frames(Framing::Newline, 100, &[b"{\"a\":1}\n\n{\"b\":2}\r\n{\"c\":3}\n"]);
-        assert_eq!(out, vec![rec("{\"a\":1}"), Frame::KeepAlive, rec("{\"b\":2}"), rec("{\"c\":3}")]);
+        let out = frames(
+            Framing::Newline,
+            100,
+            &[b"{\"a\":1}\n\n{\"b\":2}\r\n{\"c\":3}\n"],
+        );
+        assert_eq!(
+            out,
+            vec![
+                rec("{\"a\":1}"),
+                Frame::KeepAlive,
+                rec("{\"b\":2}"),
+                rec("{\"c\":3}")
+            ]
+        );
     }
 }

@@ -29,7 +29,11 @@ pub enum Message {
     /// `limit`: how many matching tweets Twitter did not send since the connection opened.
     Limit { track: u64 },
     /// `warning` (stall warnings): we are falling behind.
-    Warning { code: String, message: String, percent_full: Option<u64> },
+    Warning {
+        code: String,
+        message: String,
+        percent_full: Option<u64>,
+    },
     /// `disconnect`: Twitter is about to close the connection.
     Disconnect { code: u32, reason: String },
 }
@@ -86,12 +90,19 @@ pub fn classify(bytes: &[u8]) -> Message {
         }
         Some((b"warning", v)) => {
             if let Ok(w) = serde_json::from_slice::<WarningBody>(v) {
-                return Message::Warning { code: w.code, message: w.message, percent_full: w.percent_full };
+                return Message::Warning {
+                    code: w.code,
+                    message: w.message,
+                    percent_full: w.percent_full,
+                };
             }
         }
         Some((_, v)) => {
             if let Ok(d) = serde_json::from_slice::<DisconnectBody>(v) {
-                return Message::Disconnect { code: d.code, reason: d.reason };
+                return Message::Disconnect {
+                    code: d.code,
+                    reason: d.reason,
+                };
             }
         }
         None => {}
@@ -101,9 +112,13 @@ pub fn classify(bytes: &[u8]) -> Message {
     }
     // Twitter's `id_str` is decimal digits; anything needing unescaping is not a tweet id.
     match id_str {
-        Some(v) if v.len() >= 2 && v[0] == b'"' && v[v.len() - 1] == b'"' && !v.contains(&b'\\') => {
+        Some(v)
+            if v.len() >= 2 && v[0] == b'"' && v[v.len() - 1] == b'"' && !v.contains(&b'\\') =>
+        {
             let start = v.as_ptr() as usize - bytes.as_ptr() as usize + 1;
-            Message::Tweet { id_str: start..start + v.len() - 2 }
+            Message::Tweet {
+                id_str: start..start + v.len() - 2,
+            }
         }
         _ => Message::Forward { kind: "unknown" },
     }
@@ -139,24 +154,44 @@ mod tests {
     #[test]
     fn top_level_id_str_only() {
         let t = br#"{"created_at":"x","user":{"id_str":"99"},"id_str":"123","retweeted_status":{"id_str":"7"}}"#;
-        let Message::Tweet { id_str } = classify(t) else { panic!("not a tweet") };
+        let Message::Tweet { id_str } = classify(t) else {
+            panic!("not a tweet")
+        };
         assert_eq!(&t[id_str], b"123");
     }
 
     #[test]
     fn control_messages() {
-        assert_eq!(classify(br#"{"limit":{"track":1234,"timestamp_ms":"1"}}"#), Message::Limit { track: 1234 });
+        assert_eq!(
+            classify(br#"{"limit":{"track":1234,"timestamp_ms":"1"}}"#),
+            Message::Limit { track: 1234 }
+        );
         assert_eq!(
             classify(br#"{"disconnect":{"code":6,"stream_name":"s","reason":"token revoked"}}"#),
-            Message::Disconnect { code: 6, reason: "token revoked".into() }
+            Message::Disconnect {
+                code: 6,
+                reason: "token revoked".into()
+            }
         );
         assert!(matches!(
             classify(br#"{"warning":{"code":"FALLING_BEHIND","message":"m","percent_full":60}}"#),
-            Message::Warning { percent_full: Some(60), .. }
+            Message::Warning {
+                percent_full: Some(60),
+                ..
+            }
         ));
-        assert_eq!(classify(br#"{"delete":{"status":{"id_str":"5"}}}"#), Message::Forward { kind: "delete" });
-        assert_eq!(classify(br#"{"scrub_geo":{"user_id_str":"5"}}"#), Message::Forward { kind: "scrub_geo" });
-        assert_eq!(classify(br#"{"something_new":{}}"#), Message::Forward { kind: "unknown" });
+        assert_eq!(
+            classify(br#"{"delete":{"status":{"id_str":"5"}}}"#),
+            Message::Forward { kind: "delete" }
+        );
+        assert_eq!(
+            classify(br#"{"scrub_geo":{"user_id_str":"5"}}"#),
+            Message::Forward { kind: "scrub_geo" }
+        );
+        assert_eq!(
+            classify(br#"{"something_new":{}}"#),
+            Message::Forward { kind: "unknown" }
+        );
         assert_eq!(classify(b"not json at all"), Message::Unparsed);
         assert_eq!(classify(b"{\"id_str\":\"\xff\xfe\"}"), Message::Unparsed);
     }

@@ -103,7 +103,9 @@ mod tests {
         let client = oauth1_request::Credentials::new("dpf43f3p2l4k3l03", "kd94hf93k423kf44");
         let token = oauth1_request::Credentials::new("nnch734d00sl2jdk", "pfkkdhi9sl3r4s00");
         let mut b = oauth1_request::Builder::<_, _>::new(client, oauth1_request::HmacSha1::new());
-        b.token(token).nonce("chapoH").timestamp(NonZeroU64::new(137131202));
+        b.token(token)
+            .nonce("chapoH")
+            .timestamp(NonZeroU64::new(137131202));
         let h = b.authorize("GET", "http://photos.example.net/photos", &list);
         assert_eq!(signature_of(&h), "MdpQcU8iPSUjWoN/UDMsK2sui9I=");
     }

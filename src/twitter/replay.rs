@@ -22,19 +22,31 @@ use crate::pipeline::stats::Stats;
 const PIECE: usize = 256 * 1024;
 
 pub fn open(path: &Path) -> Result<Box<dyn Read + Send>> {
-    let cannot = |what: &str, e: std::io::Error| Error::usage(format!("cannot {what} --from-file {}: {e}", path.display()));
+    let cannot = |what: &str, e: std::io::Error| {
+        Error::usage(format!("cannot {what} --from-file {}: {e}", path.display()))
+    };
     if path.as_os_str() == "-" {
         let mut reader = BufReader::with_capacity(PIECE, std::io::stdin());
-        let gzip = reader.fill_buf().map_err(|e| cannot("read", e))?.starts_with(&GZIP_MAGIC);
-        return Ok(if gzip { Box::new(MultiGzDecoder::new(reader)) } else { Box::new(reader) });
+        let gzip = reader
+            .fill_buf()
+            .map_err(|e| cannot("read", e))?
+            .starts_with(&GZIP_MAGIC);
+        return Ok(if gzip {
+            Box::new(MultiGzDecoder::new(reader))
+        } else {
+            Box::new(reader)
+        });
     }
     // A file is sniffed and rewound, so plain files are read without an extra buffer copy.
     let mut file = File::open(path).map_err(|e| cannot("open", e))?;
     let mut magic = [0u8; 2];
     let n = file.read(&mut magic).map_err(|e| cannot("read", e))?;
-    file.seek(SeekFrom::Start(0)).map_err(|e| cannot("rewind", e))?;
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| cannot("rewind", e))?;
     if n == 2 && magic == GZIP_MAGIC {
-        Ok(Box::new(MultiGzDecoder::new(BufReader::with_capacity(PIECE, file))))
+        Ok(Box::new(MultiGzDecoder::new(BufReader::with_capacity(
+            PIECE, file,
+        ))))
     } else {
         Ok(Box::new(file))
     }
@@ -42,7 +54,12 @@ pub fn open(path: &Path) -> Result<Box<dyn Read + Send>> {
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-pub async fn run(path: &Path, max_record_bytes: usize, intake: &mut Intake, shutdown: &Shutdown) -> Result<End> {
+pub async fn run(
+    path: &Path,
+    max_record_bytes: usize,
+    intake: &mut Intake,
+    shutdown: &Shutdown,
+) -> Result<End> {
     let mut reader = open(path)?;
     let (tx, mut rx) = mpsc::channel::<std::io::Result<Vec<u8>>>(4);
     let reading = tokio::task::spawn_blocking(move || loop {
@@ -76,10 +93,15 @@ pub async fn run(path: &Path, max_record_bytes: usize, intake: &mut Intake, shut
             None => b"\n".to_vec(),
             Some(Ok(p)) => p,
             Some(Err(e)) => {
-                return Err(Error::runtime(format!("reading --from-file {} failed: {e}", path.display())))
+                return Err(Error::runtime(format!(
+                    "reading --from-file {} failed: {e}",
+                    path.display()
+                )))
             }
         };
-        framer.push_bytes(bytes::Bytes::from(piece), &mut frames).expect("newline framing has no framing errors");
+        framer
+            .push_bytes(bytes::Bytes::from(piece), &mut frames)
+            .expect("newline framing has no framing errors");
         let mut stop = None;
         for f in frames.drain(..) {
             line_no += 1;
@@ -87,7 +109,11 @@ pub async fn run(path: &Path, max_record_bytes: usize, intake: &mut Intake, shut
                 Frame::KeepAlive => {}
                 Frame::Oversized(n) => {
                     Stats::add(&intake.stats.oversized, 1);
-                    tracing::warn!(line = line_no, bytes = n, "skipped a line longer than --max-record-bytes");
+                    tracing::warn!(
+                        line = line_no,
+                        bytes = n,
+                        "skipped a line longer than --max-record-bytes"
+                    );
                 }
                 Frame::Record(bytes) if stop.is_none() => {
                     if let Prepared::Record(r) = intake.prepare(bytes) {

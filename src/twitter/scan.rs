@@ -135,7 +135,10 @@ mod tests {
     fn members(s: &[u8]) -> Option<Vec<(String, String)>> {
         let mut out = Vec::new();
         top_level_members(s, |k, v| {
-            out.push((String::from_utf8_lossy(k).into_owned(), String::from_utf8_lossy(v).into_owned()));
+            out.push((
+                String::from_utf8_lossy(k).into_owned(),
+                String::from_utf8_lossy(v).into_owned(),
+            ));
             ControlFlow::Continue(())
         })?;
         Some(out)
@@ -156,20 +159,48 @@ mod tests {
         let mut seen = Vec::new();
         let stop_at_b = |k: &[u8], seen: &mut Vec<Vec<u8>>| {
             seen.push(k.to_vec());
-            if k == b"b" { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+            if k == b"b" {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
         };
-        assert!(top_level_members(br#"{"a":1,"b":2,"c":[}"#, |k, _| stop_at_b(k, &mut seen)).is_some());
+        assert!(
+            top_level_members(br#"{"a":1,"b":2,"c":[}"#, |k, _| stop_at_b(k, &mut seen)).is_some()
+        );
         assert_eq!(seen, vec![b"a".to_vec(), b"b".to_vec()]);
-        assert!(top_level_members(br#"{"a":1,"b":2,"c":"#, |k, _| stop_at_b(k, &mut Vec::new())).is_none());
+        assert!(top_level_members(br#"{"a":1,"b":2,"c":"#, |k, _| stop_at_b(
+            k,
+            &mut Vec::new()
+        ))
+        .is_none());
     }
 
     #[test]
     fn rejects_what_is_not_one_object() {
         for bad in [
-            &b""[..], b"[]", b"{", b"{\"a\":1", b"{\"a\" 1}", b"{\"a\":}", b"{\"a\":\"x}", b"{\"a\":[1,2}", b"{\"a\":{]}",
-            b"{\"a\":1} x", b"not json", b"{\"a\":1,}", b"{\"a\":\"\xff\"}", b"{a:1}", b"{\"a\":\"x\\", b"{\"a\":1}}",
+            &b""[..],
+            b"[]",
+            b"{",
+            b"{\"a\":1",
+            b"{\"a\" 1}",
+            b"{\"a\":}",
+            b"{\"a\":\"x}",
+            b"{\"a\":[1,2}",
+            b"{\"a\":{]}",
+            b"{\"a\":1} x",
+            b"not json",
+            b"{\"a\":1,}",
+            b"{\"a\":\"\xff\"}",
+            b"{a:1}",
+            b"{\"a\":\"x\\",
+            b"{\"a\":1}}",
         ] {
-            assert!(members(bad).is_none(), "accepted {:?}", String::from_utf8_lossy(bad));
+            assert!(
+                members(bad).is_none(),
+                "accepted {:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 
@@ -196,12 +227,16 @@ mod tests {
                     _ => v[pos] = b"{}[]\",:\\ a1"[(rand() % 11) as usize],
                 }
             }
-            let serde: Option<serde_json::Map<String, serde_json::Value>> = serde_json::from_slice(&v).ok();
+            let serde: Option<serde_json::Map<String, serde_json::Value>> =
+                serde_json::from_slice(&v).ok();
             if let Some(map) = serde {
-                let ours = members(&v).unwrap_or_else(|| panic!("rejected valid {:?}", String::from_utf8_lossy(&v)));
+                let ours = members(&v)
+                    .unwrap_or_else(|| panic!("rejected valid {:?}", String::from_utf8_lossy(&v)));
                 // Duplicate keys collapse in a map, so compare sets.
-                let ours: std::collections::BTreeSet<String> =
-                    ours.into_iter().map(|(k, _)| serde_json::from_str(&format!("\"{k}\"")).unwrap()).collect();
+                let ours: std::collections::BTreeSet<String> = ours
+                    .into_iter()
+                    .map(|(k, _)| serde_json::from_str(&format!("\"{k}\"")).unwrap())
+                    .collect();
                 let theirs: std::collections::BTreeSet<String> = map.keys().cloned().collect();
                 assert_eq!(ours, theirs, "{:?}", String::from_utf8_lossy(&v));
             }

@@ -45,7 +45,12 @@ enum Outcome {
     LimitReached,
 }
 
-pub async fn run(client: &StreamClient, cfg: &StreamConfig, intake: &mut Intake, shutdown: &Shutdown) -> Result<End> {
+pub async fn run(
+    client: &StreamClient,
+    cfg: &StreamConfig,
+    intake: &mut Intake,
+    shutdown: &Shutdown,
+) -> Result<End> {
     let mut backoff = Backoff::new(cfg.backoff.clone());
     let mut first = true;
     tracing::info!(url = %client.url(), "connecting to the stream");
@@ -76,22 +81,44 @@ pub async fn run(client: &StreamClient, cfg: &StreamConfig, intake: &mut Intake,
     }
 }
 
-async fn connection(client: &StreamClient, cfg: &StreamConfig, intake: &mut Intake, backoff: &mut Backoff) -> Outcome {
+async fn connection(
+    client: &StreamClient,
+    cfg: &StreamConfig,
+    intake: &mut Intake,
+    backoff: &mut Backoff,
+) -> Outcome {
     let stall = cfg.stall_timeout;
     let resp = match tokio::time::timeout(stall, client.open()).await {
-        Err(_) => return Outcome::Retry(ErrorClass::Network, format!("no response within {stall:?}")),
-        Ok(Err(e)) => return Outcome::Retry(ErrorClass::Network, format!("cannot connect: {}", error_chain(&e))),
+        Err(_) => {
+            return Outcome::Retry(ErrorClass::Network, format!("no response within {stall:?}"))
+        }
+        Ok(Err(e)) => {
+            return Outcome::Retry(
+                ErrorClass::Network,
+                format!("cannot connect: {}", error_chain(&e)),
+            )
+        }
         Ok(Ok(r)) => r,
     };
     let status = resp.status().as_u16();
-    intake.stats.last_http_status.store(status as u64, std::sync::atomic::Ordering::Relaxed);
+    intake
+        .stats
+        .last_http_status
+        .store(status as u64, std::sync::atomic::Ordering::Relaxed);
     if status != 200 {
         let said = body_snippet(resp.into_body()).await;
         if let Some(hint) = fatal_status_hint(status) {
             return Outcome::Fatal(format!("{hint}. Server said: {said:?}"));
         }
-        let class = if status == 420 || status == 429 { ErrorClass::RateLimited } else { ErrorClass::Http };
-        return Outcome::Retry(class, format!("HTTP {status} from the stream (server said: {said:?})"));
+        let class = if status == 420 || status == 429 {
+            ErrorClass::RateLimited
+        } else {
+            ErrorClass::Http
+        };
+        return Outcome::Retry(
+            class,
+            format!("HTTP {status} from the stream (server said: {said:?})"),
+        );
     }
     let gzip = resp
         .headers()
@@ -107,16 +134,28 @@ async fn connection(client: &StreamClient, cfg: &StreamConfig, intake: &mut Inta
     let mut body = resp.into_body();
     loop {
         let frame = match tokio::time::timeout(stall, body.frame()).await {
-            Err(_) => return Outcome::Retry(ErrorClass::Network, format!("stall: no data for {stall:?}")),
+            Err(_) => {
+                return Outcome::Retry(ErrorClass::Network, format!("stall: no data for {stall:?}"))
+            }
             Ok(None) => break,
-            Ok(Some(Err(e))) => return Outcome::Retry(ErrorClass::Network, format!("connection lost: {}", error_chain(&e))),
+            Ok(Some(Err(e))) => {
+                return Outcome::Retry(
+                    ErrorClass::Network,
+                    format!("connection lost: {}", error_chain(&e)),
+                )
+            }
             Ok(Some(Ok(f))) => f,
         };
-        let Ok(data) = frame.into_data() else { continue };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
         let pushed = match decoder.as_mut() {
             Some(d) => {
                 if let Err(e) = d.write_all(&data) {
-                    return Outcome::Retry(ErrorClass::Network, format!("corrupt gzip stream: {e}"));
+                    return Outcome::Retry(
+                        ErrorClass::Network,
+                        format!("corrupt gzip stream: {e}"),
+                    );
                 }
                 // Frames become slices of this buffer, so hand the decoder a fresh one.
                 let plain = std::mem::replace(d.get_mut(), Vec::with_capacity(64 * 1024));
@@ -136,7 +175,11 @@ async fn connection(client: &StreamClient, cfg: &StreamConfig, intake: &mut Inta
                 Frame::KeepAlive => Stats::add(&intake.stats.keepalives, 1),
                 Frame::Oversized(n) => {
                     Stats::add(&intake.stats.oversized, 1);
-                    tracing::warn!(bytes = n, max = cfg.max_record_bytes, "skipped a message longer than --max-record-bytes");
+                    tracing::warn!(
+                        bytes = n,
+                        max = cfg.max_record_bytes,
+                        "skipped a message longer than --max-record-bytes"
+                    );
                 }
                 Frame::Record(bytes) => match intake.prepare(bytes) {
                     Prepared::Record(r) => {
@@ -144,7 +187,9 @@ async fn connection(client: &StreamClient, cfg: &StreamConfig, intake: &mut Inta
                             return Outcome::LimitReached;
                         }
                     }
-                    Prepared::Control(Message::Disconnect { code, reason }) if message::disconnect_is_fatal(code) => {
+                    Prepared::Control(Message::Disconnect { code, reason })
+                        if message::disconnect_is_fatal(code) =>
+                    {
                         return Outcome::Fatal(format!(
                             "Twitter disconnected the stream with code {code} ({}): {reason}",
                             message::disconnect_meaning(code)

@@ -46,7 +46,10 @@ pub fn brokers() -> String {
 
 /// A topic name no other test (or earlier run against the same broker) uses.
 pub fn topic(name: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     format!("{name}-{}-{}", std::process::id(), nanos % 1_000_000_000)
 }
 
@@ -55,8 +58,12 @@ pub fn texts() -> &'static [String] {
     static TEXTS: OnceLock<Vec<String>> = OnceLock::new();
     TEXTS.get_or_init(|| {
         let path = root().join("../shared/data/vader/tweets_groundtruth.tsv");
-        let data = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        data.lines().filter_map(|l| l.splitn(3, '\t').nth(2)).map(str::to_string).collect()
+        let data =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        data.lines()
+            .filter_map(|l| l.splitn(3, '\t').nth(2))
+            .map(str::to_string)
+            .collect()
     })
 }
 
@@ -115,13 +122,20 @@ pub struct Run {
 
 /// Runs to completion (bounded), returning the exit code and stderr.
 pub async fn run(mut cmd: tokio::process::Command, limit: Duration) -> Run {
-    let child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn tweetpipe");
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tweetpipe");
     let out = tokio::time::timeout(limit, child.wait_with_output())
         .await
         .unwrap_or_else(|_| panic!("tweetpipe did not finish within {limit:?}"))
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    Run { code: out.status.code().unwrap_or(-1), stderr }
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stderr,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,13 +149,24 @@ pub struct Read {
 /// Reads every partition of `topic` from the start until `expected` records are in (or
 /// `limit` passes), then a moment longer to catch any surplus.
 pub async fn read_topic(topic: &str, expected: usize, limit: Duration) -> Vec<Read> {
-    let client = ClientBuilder::new(vec![brokers()]).build().await.expect("connect for reading");
+    let client = ClientBuilder::new(vec![brokers()])
+        .build()
+        .await
+        .expect("connect for reading");
     let topics = client.list_topics().await.unwrap();
-    let partitions = topics.iter().find(|t| t.name == topic).map_or(0, |t| t.partitions.len() as i32);
+    let partitions = topics
+        .iter()
+        .find(|t| t.name == topic)
+        .map_or(0, |t| t.partitions.len() as i32);
     assert!(partitions > 0, "topic {topic} does not exist");
     let mut clients = Vec::new();
     for p in 0..partitions {
-        clients.push(client.partition_client(topic, p, UnknownTopicHandling::Retry).await.unwrap());
+        clients.push(
+            client
+                .partition_client(topic, p, UnknownTopicHandling::Retry)
+                .await
+                .unwrap(),
+        );
     }
     let mut out = Vec::new();
     let mut next = vec![0i64; partitions as usize];
@@ -150,7 +175,10 @@ pub async fn read_topic(topic: &str, expected: usize, limit: Duration) -> Vec<Re
     loop {
         for (p, pc) in clients.iter().enumerate() {
             // Small max wait: tansu waits the full max wait on every fetch.
-            let (records, _high) = pc.fetch_records(next[p], 1..16 * 1024 * 1024, 50).await.unwrap();
+            let (records, _high) = pc
+                .fetch_records(next[p], 1..16 * 1024 * 1024, 50)
+                .await
+                .unwrap();
             for r in records {
                 next[p] = r.offset + 1;
                 out.push(Read {
@@ -164,7 +192,9 @@ pub async fn read_topic(topic: &str, expected: usize, limit: Duration) -> Vec<Re
         if out.len() >= expected && complete_at.is_none() {
             complete_at = Some(Instant::now());
         }
-        if complete_at.is_some_and(|t| t.elapsed() > Duration::from_millis(300)) || started.elapsed() > limit {
+        if complete_at.is_some_and(|t| t.elapsed() > Duration::from_millis(300))
+            || started.elapsed() > limit
+        {
             return out;
         }
     }
@@ -173,7 +203,12 @@ pub async fn read_topic(topic: &str, expected: usize, limit: Duration) -> Vec<Re
 /// Creates `topic` with `partitions` through rskafka.
 pub async fn create_topic(topic: &str, partitions: i32) {
     let client = ClientBuilder::new(vec![brokers()]).build().await.unwrap();
-    client.controller_client().unwrap().create_topic(topic, partitions, 1, 10_000).await.unwrap();
+    client
+        .controller_client()
+        .unwrap()
+        .create_topic(topic, partitions, 1, 10_000)
+        .await
+        .unwrap();
 }
 
 /// Runs `tests/rdkafka_client.py` (librdkafka through confluent-kafka) and returns its JSON lines.
@@ -188,9 +223,16 @@ pub async fn rdkafka(args: &[&str]) -> (i32, Vec<serde_json::Value>, String) {
     let lines = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON from rdkafka_client: {e}: {l}")))
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("bad JSON from rdkafka_client: {e}: {l}"))
+        })
         .collect();
-    (out.status.code().unwrap_or(-1), lines, String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        lines,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 pub fn write_lines(path: &Path, records: &[Vec<u8>]) {
