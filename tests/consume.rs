@@ -390,3 +390,86 @@ async fn consume_usage_and_runtime_errors() {
         r.stderr
     );
 }
+
+/// Batches compressed by another client: gzip and snappy are read; lz4 and zstd (C codecs we
+/// do not link) stops the consumer with an error naming the codec, never a silent skip.
+#[tokio::test(flavor = "multi_thread")]
+async fn batches_compressed_by_librdkafka() {
+    let brokers = brokers();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.jsonl");
+    write_lines(&file, &tweets(200, 300_000));
+    for codec in ["gzip", "snappy", "lz4", "zstd"] {
+        let topic = topic(&format!("codec-{codec}"));
+        create_topic(&topic, 2).await;
+        let (code, lines, err) = rdkafka(&[
+            "produce",
+            "--brokers",
+            &brokers,
+            "--topic",
+            &topic,
+            "--file",
+            file.to_str().unwrap(),
+            "--compression",
+            codec,
+        ])
+        .await;
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(lines.len(), 200);
+        let out = tempfile::tempdir().unwrap();
+        let r = consume(&topic, out.path(), &["--idle-exit", "1500ms"]).await;
+        if codec == "lz4" || codec == "zstd" {
+            assert_eq!(r.code, 1, "{}", r.stderr);
+            assert!(
+                r.stderr.contains(&format!("{codec}-compressed"))
+                    && r.stderr.contains("gzip or snappy"),
+                "{}",
+                r.stderr
+            );
+            assert_eq!(lines_of(out.path(), "tweets").len(), 0);
+        } else {
+            assert_eq!(r.code, 0, "{codec}: {}", r.stderr);
+            assert_eq!(lines_of(out.path(), "tweets").len(), 200, "{codec}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn output_to_stdout() {
+    let input = compact(&tweets(30, 400_000));
+    let topic = produce_lines("stdout", &input, 1).await;
+    let brokers = brokers();
+    let out = tweetpipe(&[
+        "consume",
+        "--brokers",
+        &brokers,
+        "--topic",
+        &topic,
+        "--group",
+        &topic,
+        "--output",
+        "-",
+        "--idle-exit",
+        "1s",
+        "--fetch-wait",
+        "100ms",
+    ])
+    .stderr(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .output()
+    .await
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 30);
+    assert!(lines.iter().all(|l| l["sentiment"]["compound"].is_number()));
+}

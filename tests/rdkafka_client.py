@@ -198,6 +198,7 @@ def produce(ck, a):
     conf.update({
         "acks": "all",
         "partitioner": a.partitioner,
+        "compression.codec": a.compression,
         "linger.ms": 5,
         "message.timeout.ms": int(a.timeout * 1000),
         "allow.auto.create.topics": False,
@@ -337,6 +338,8 @@ def main():
     p.add_argument("--partitioner", default="murmur2_random",
                    help="librdkafka partitioner (default murmur2_random = the Java client's: murmur2 of the "
                         "key, random partition for keyless records)")
+    p.add_argument("--compression", default="none", choices=["none", "gzip", "snappy", "lz4", "zstd"],
+                   help="compression.codec of the produced batches (default none)")
     p.add_argument("--key-field", default="id_str",
                    help="top-level JSON field used as key (default id_str); '' for no keys")
     p.add_argument("--timeout", type=float, default=60.0,
