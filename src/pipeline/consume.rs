@@ -48,6 +48,11 @@ impl StartFrom {
     }
 }
 
+/// Upper bound of one fetch response. Large enough for tens of tweets per round trip, small
+/// enough that the response buffers are reused rather than mapped fresh (and zeroed by the
+/// kernel) on every fetch.
+const FETCH_MAX_BYTES: i32 = 1024 * 1024;
+
 enum Fetched {
     Records {
         partition: i32,
@@ -364,12 +369,13 @@ async fn fetch_loop(
     timeout: Duration,
     tx: mpsc::Sender<Fetched>,
 ) {
-    let wait_ms = wait.as_millis().clamp(1, i32::MAX as u128) as i32;
+    let long_wait_ms = wait.as_millis().clamp(1, i32::MAX as u128) as i32;
+    let mut wait_ms = long_wait_ms;
     let mut backoff = Duration::from_millis(100);
     loop {
         let got = tokio::time::timeout(
             timeout + wait,
-            pc.fetch_records(offset, 1..8 * 1024 * 1024, wait_ms),
+            pc.fetch_records(offset, 1..FETCH_MAX_BYTES, wait_ms),
         )
         .await;
         let err = match got {
@@ -385,20 +391,15 @@ async fn fetch_loop(
                     .first()
                     .map_or(high_watermark > offset, |r| r.offset > offset);
                 if gap && offset > 0 {
-                    records = fetch_inside_batch(&pc, offset, wait_ms, timeout + wait)
+                    records = fetch_inside_batch(&pc, offset, timeout + wait)
                         .await
                         .unwrap_or(records);
                 }
                 backoff = Duration::from_millis(100);
-                if let (Some(first), Some(last)) = (records.first(), records.last()) {
-                    tracing::debug!(
-                        partition,
-                        requested = offset,
-                        first = first.offset,
-                        last = last.offset,
-                        "handing over"
-                    );
-                }
+                // Catching up, ask for what is there now; caught up, wait long for news. Kafka
+                // answers at once when data is there anyway, but tansu waits out the full max
+                // wait on every fetch, which capped a backlog at one fetch per --fetch-wait.
+                wait_ms = if records.is_empty() { long_wait_ms } else { 1 };
                 if let Some(last) = records.last() {
                     offset = last.offset + 1;
                 }
@@ -471,14 +472,13 @@ async fn fetch_loop(
 async fn fetch_inside_batch(
     pc: &PartitionClient,
     offset: i64,
-    wait_ms: i32,
     limit: Duration,
 ) -> Option<Vec<RecordAndOffset>> {
     let mut back = 1i64;
     while back <= 4096 {
         let from = (offset - back).max(0);
         let Ok(Ok((records, _))) =
-            tokio::time::timeout(limit, pc.fetch_records(from, 1..8 * 1024 * 1024, wait_ms)).await
+            tokio::time::timeout(limit, pc.fetch_records(from, 1..FETCH_MAX_BYTES, 1)).await
         else {
             return None;
         };
