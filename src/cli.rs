@@ -16,7 +16,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(
     name = "tweetpipe",
-    version,
+    // The commit comes from build.rs (`git rev-parse --short HEAD`, or "unknown").
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("TWEETPIPE_GIT_COMMIT"), ")"),
     about,
     long_about,
     propagate_version = true
@@ -63,6 +64,25 @@ pub enum Command {
     /// Create or describe the topic (partitions, replication factor, retention).
     #[command(subcommand)]
     Topic(TopicCommand),
+
+    /// Print a shell completion script to stdout, e.g.
+    /// `tweetpipe completions bash > /etc/bash_completion.d/tweetpipe`.
+    #[command(hide = true)]
+    Completions {
+        /// The shell to generate completions for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+
+    /// Print a man page (roff) to stdout: `tweetpipe man > tweetpipe.1` for the overview,
+    /// `tweetpipe man produce > tweetpipe-produce.1` for one command's page.
+    #[command(hide = true)]
+    Man {
+        /// The command whose page to print (`produce`, `consume`, `topic create`, …); none for
+        /// the overview page.
+        #[arg(value_name = "COMMAND")]
+        command: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -318,4 +338,60 @@ pub struct ProduceArgs {
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s.trim())
         .map_err(|e| format!("{e}; write a duration with a unit, like 250ms, 90s or 5m"))
+}
+
+/// `tweetpipe completions SHELL`: the completion script, generated from the definitions above.
+pub fn print_completions(shell: clap_complete::Shell) -> crate::Result<()> {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "tweetpipe", &mut out);
+    write_stdout(&out)
+}
+
+/// `tweetpipe man [COMMAND…]`: the man page of the program or of one of its commands.
+pub fn print_man(path: &[String]) -> crate::Result<()> {
+    let mut cmd = <Cli as clap::CommandFactory>::command().disable_help_subcommand(true);
+    // Building fills in the names the pages use (`tweetpipe-produce`, `tweetpipe produce`).
+    cmd.build();
+    for name in path {
+        let known: Vec<String> = cmd
+            .get_subcommands()
+            .filter(|c| !c.is_hide_set())
+            .map(|c| c.get_name().to_string())
+            .collect();
+        cmd = cmd
+            .find_subcommand(name)
+            .filter(|c| !c.is_hide_set())
+            .cloned()
+            .ok_or_else(|| {
+                crate::Error::usage(format!(
+                    "no man page for `{}`; pages: {}",
+                    path.join(" "),
+                    if known.is_empty() {
+                        "none below this command".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ))
+            })?;
+    }
+    let mut out = Vec::new();
+    let source = format!("tweetpipe {}", cmd.get_version().unwrap_or_default());
+    clap_mangen::Man::new(cmd)
+        .source(source)
+        .render(&mut out)
+        .map_err(|e| crate::Error::runtime(format!("cannot render the man page: {e}")))?;
+    write_stdout(&out)
+}
+
+fn write_stdout(bytes: &[u8]) -> crate::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        // `tweetpipe man | head` closing the pipe early is not an error.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(crate::Error::runtime(
+            format!("cannot write to stdout: {e}"),
+        )),
+        _ => Ok(()),
+    }
 }

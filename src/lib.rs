@@ -23,6 +23,12 @@ pub use error::{Error, Result};
 
 /// Runs one command to completion.
 pub fn run(cli: cli::Cli) -> Result<()> {
+    // Generated from the clap definitions; no logging, no runtime.
+    match &cli.command {
+        cli::Command::Completions { shell } => return cli::print_completions(*shell),
+        cli::Command::Man { command } => return cli::print_man(command),
+        _ => {}
+    }
     logging::init(cli.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -33,6 +39,9 @@ pub fn run(cli: cli::Cli) -> Result<()> {
         cli::Command::Produce(args) => runtime.block_on(pipeline::produce::run(*args)),
         cli::Command::Consume(args) => runtime.block_on(pipeline::consume::run(*args)),
         cli::Command::Topic(cmd) => runtime.block_on(kafka::admin::run(cmd)),
+        cli::Command::Completions { .. } | cli::Command::Man { .. } => {
+            unreachable!("handled above")
+        }
     };
     // Do not wait for detached tasks (e.g. a blocking stdin read) on the way out.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
