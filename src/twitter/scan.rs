@@ -14,12 +14,12 @@ use std::ops::ControlFlow;
 /// Calls `member(key, value_bytes)` for each top-level member of the object in `data`, with
 /// `key` as written between the quotes (escapes not decoded), until `member` breaks. Returns
 /// `None` if `data` is not a well-formed JSON object, as far as it was scanned: after an
-/// early break only the envelope is checked (valid UTF-8, ends with `}`).
+/// early break only the envelope is checked (the scanned part is UTF-8, the whole ends with
+/// `}`).
 pub fn top_level_members<'a>(
     data: &'a [u8],
     mut member: impl FnMut(&'a [u8], &'a [u8]) -> ControlFlow<()>,
 ) -> Option<()> {
-    std::str::from_utf8(data).ok()?;
     let mut i = skip_ws(data, 0);
     if data.get(i) != Some(&b'{') {
         return None;
@@ -41,12 +41,17 @@ pub fn top_level_members<'a>(
         let start = skip_ws(data, i + 1);
         let end = value_end(data, start)?;
         if member(key, &data[start..end]).is_break() {
+            // Only what was scanned is checked for UTF-8: the rest is the consumer's to parse.
+            std::str::from_utf8(&data[..end]).ok()?;
             return data.trim_ascii_end().ends_with(b"}").then_some(());
         }
         i = skip_ws(data, end);
         match data.get(i) {
             Some(b',') => i = skip_ws(data, i + 1),
-            Some(b'}') => return (skip_ws(data, i + 1) == data.len()).then_some(()),
+            Some(b'}') => {
+                std::str::from_utf8(data).ok()?;
+                return (skip_ws(data, i + 1) == data.len()).then_some(());
+            }
             _ => return None,
         }
     }
