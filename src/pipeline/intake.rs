@@ -59,8 +59,13 @@ impl Intake {
             }
             Message::Unparsed => {
                 Stats::add(&self.stats.unparsed, 1);
-                let shown = String::from_utf8_lossy(&bytes[..bytes.len().min(80)]).into_owned();
-                tracing::warn!(bytes = bytes.len(), start = %shown, "message is not JSON; forwarding it unkeyed for the consumer to file as an error");
+                // The first few in full, then one in a thousand: a broken feed must not turn
+                // into a flood of log lines.
+                let n = Stats::get(&self.stats.unparsed);
+                if n <= 10 || n % 1000 == 0 {
+                    let shown = String::from_utf8_lossy(&bytes[..bytes.len().min(80)]).into_owned();
+                    tracing::warn!(bytes = bytes.len(), start = %shown, unparsed_so_far = n, "message is not JSON; forwarding it unkeyed for the consumer to file as an error");
+                }
                 None
             }
             Message::Limit { track } => {
