@@ -37,7 +37,6 @@ import argparse
 import gzip
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -46,24 +45,10 @@ def log(*a):
     print("bench_rdkafka_produce:", *a, file=sys.stderr, flush=True)
 
 
-def import_confluent_kafka():
-    """confluent_kafka, pip-installed (quietly) first if missing, as on a fresh CI machine."""
-    try:
-        import confluent_kafka
-        return confluent_kafka
-    except ImportError:
-        if os.environ.get("_CK_PIP_TRIED"):
-            log("confluent-kafka still not importable after pip install")
-            sys.exit(1)
-    log("confluent-kafka not found; installing it with pip")
-    r = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                        "confluent-kafka"], stdout=sys.stderr)
-    if r.returncode != 0:
-        log("pip install confluent-kafka failed")
-        sys.exit(1)
-    # start afresh so that a newly created site-packages directory is on sys.path
-    os.environ["_CK_PIP_TRIED"] = "1"
-    os.execv(sys.executable, [sys.executable] + sys.argv)
+# The librdkafka cross-check client of the tests already knows how to get confluent-kafka onto
+# a fresh machine; use that rather than a second copy.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+from rdkafka_client import import_confluent_kafka  # noqa: E402
 
 
 def client_version(ck):
