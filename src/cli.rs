@@ -137,9 +137,9 @@ pub struct ConsumeArgs {
 #[derive(Debug, Subcommand)]
 pub enum TopicCommand {
     /// Create the topic with its partitions, replication factor and retention settings.
-    Create(TopicCreateArgs),
+    Create(Box<TopicCreateArgs>),
     /// Show the topic's partitions, leaders, replicas and configuration.
-    Describe(TopicDescribeArgs),
+    Describe(Box<TopicDescribeArgs>),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -190,6 +190,73 @@ pub struct KafkaArgs {
     /// so without this a dead broker would hang a call forever.
     #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub kafka_timeout: Duration,
+
+    /// Connect to the brokers over TLS, trusting the system's CA certificates (or
+    /// --kafka-ca-file). Managed Kafka (Confluent Cloud, Amazon MSK, Aiven) needs it.
+    #[arg(long, env = "KAFKA_TLS", help_heading = "Kafka security")]
+    pub kafka_tls: bool,
+
+    /// PEM file of the CA certificates to trust instead of the system's (a private CA, e.g.
+    /// Aiven's ca.pem). Implies --kafka-tls.
+    #[arg(
+        long,
+        env = "KAFKA_CA_FILE",
+        value_name = "PATH",
+        help_heading = "Kafka security"
+    )]
+    pub kafka_ca_file: Option<PathBuf>,
+
+    /// Client certificate (PEM) for mutual TLS, e.g. Aiven's service.cert. Implies --kafka-tls;
+    /// needs --kafka-key-file.
+    #[arg(
+        long,
+        env = "KAFKA_CERT_FILE",
+        value_name = "PATH",
+        help_heading = "Kafka security"
+    )]
+    pub kafka_cert_file: Option<PathBuf>,
+
+    /// Private key (PEM) of --kafka-cert-file, e.g. Aiven's service.key.
+    #[arg(
+        long,
+        env = "KAFKA_KEY_FILE",
+        value_name = "PATH",
+        help_heading = "Kafka security"
+    )]
+    pub kafka_key_file: Option<PathBuf>,
+
+    /// SASL authentication. Confluent Cloud: plain (username = API key); Amazon MSK:
+    /// scram-sha-512; Aiven: scram-sha-256. The password is read from the environment variable
+    /// KAFKA_SASL_PASSWORD only, never from a flag. Use it with --kafka-tls: plain sends the
+    /// password as is.
+    #[arg(
+        long,
+        env = "KAFKA_SASL_MECHANISM",
+        value_enum,
+        help_heading = "Kafka security"
+    )]
+    pub sasl_mechanism: Option<SaslMechanismArg>,
+
+    /// SASL username.
+    #[arg(
+        long,
+        env = "KAFKA_SASL_USERNAME",
+        value_name = "NAME",
+        help_heading = "Kafka security"
+    )]
+    pub sasl_username: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SaslMechanismArg {
+    /// PLAIN: username and password as they are (only over TLS).
+    Plain,
+    /// SCRAM-SHA-256 (RFC 7677): the password never crosses the wire.
+    #[value(name = "scram-sha-256")]
+    ScramSha256,
+    /// SCRAM-SHA-512.
+    #[value(name = "scram-sha-512")]
+    ScramSha512,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use support::*;
 use tweetpipe::kafka::connection::Connection;
 use tweetpipe::kafka::group::OffsetStore;
+use tweetpipe::kafka::security::Security;
 
 const LIMIT: Duration = Duration::from_secs(60);
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -79,7 +80,7 @@ async fn rdkafka_committed(topic: &str, group: &str, n: i32) -> BTreeMap<i32, Op
 #[tokio::test(flavor = "multi_thread")]
 async fn connection_negotiates_a_version_of_every_api_we_use() {
     use kafka_protocol::messages::*;
-    let conn = Connection::connect(&brokers(), TIMEOUT)
+    let conn = Connection::connect(&brokers(), TIMEOUT, &Security::default())
         .await
         .expect("connect");
     let versions = [
@@ -553,7 +554,7 @@ async fn a_broker_that_never_answers_cannot_hang_us() {
     let limit = Duration::from_millis(500);
 
     let started = Instant::now();
-    let e = Connection::connect(&addr, limit)
+    let e = Connection::connect(&addr, limit, &Security::default())
         .await
         .err()
         .expect("no handshake answer: an error");

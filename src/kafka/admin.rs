@@ -30,6 +30,7 @@ use kafka_protocol::ResponseError;
 
 use super::client::parse_brokers;
 use super::connection::{connect_any, error_name, Connection};
+use super::security::Security;
 use crate::cli::{TopicCommand, TopicCreateArgs, TopicDescribeArgs};
 use crate::error::{Error, Result};
 
@@ -40,8 +41,8 @@ const SOURCE_TOPIC: i8 = 1;
 
 pub async fn run(cmd: TopicCommand) -> Result<()> {
     match cmd {
-        TopicCommand::Create(args) => create(args).await,
-        TopicCommand::Describe(args) => describe(args).await,
+        TopicCommand::Create(args) => create(*args).await,
+        TopicCommand::Describe(args) => describe(*args).await,
     }
 }
 
@@ -187,6 +188,7 @@ async fn create(args: TopicCreateArgs) -> Result<()> {
     }
     let configs = topic_configs(&args)?;
     let timeout = args.kafka.kafka_timeout;
+    let security = Security::from_args(&args.kafka)?;
 
     // The broker gets 3/4 of our time limit to create the topic, so its own answer (success,
     // or REQUEST_TIMED_OUT) arrives before we give up waiting for it.
@@ -208,12 +210,12 @@ async fn create(args: TopicCreateArgs) -> Result<()> {
                     .collect(),
             )]);
 
-    let mut boot = connect_any(&brokers, timeout).await?;
+    let mut boot = connect_any(&brokers, timeout, &security).await?;
     // NOT_CONTROLLER means the controller moved between our Metadata and CreateTopics; ask
     // again, within the time limit.
     let deadline = Instant::now() + timeout;
     let result = loop {
-        let mut controller = controller(&mut boot, timeout).await?;
+        let mut controller = controller(&mut boot, timeout, &security).await?;
         let conn = controller.as_mut().unwrap_or(&mut boot);
         let resp = conn.request(&req).await?;
         let Some(result) = resp.topics.into_iter().find(|t| t.name.0.as_str() == topic) else {
@@ -304,7 +306,11 @@ async fn create(args: TopicCreateArgs) -> Result<()> {
 
 /// A connection to the controller, or `None` when `boot` is the controller (or the cluster
 /// names none, in which case any broker forwards the request).
-async fn controller(boot: &mut Connection, timeout: Duration) -> Result<Option<Connection>> {
+async fn controller(
+    boot: &mut Connection,
+    timeout: Duration,
+    security: &Security,
+) -> Result<Option<Connection>> {
     let md = metadata(boot, &[]).await?;
     let Some(ctrl) = md.brokers.iter().find(|b| b.node_id == md.controller_id) else {
         return Ok(None);
@@ -313,12 +319,14 @@ async fn controller(boot: &mut Connection, timeout: Duration) -> Result<Option<C
     if addr == boot.addr() {
         return Ok(None);
     }
-    let conn = Connection::connect(&addr, timeout).await.map_err(|e| {
-        Error::runtime(format!(
-            "cannot reach the Kafka controller (broker {}) at {addr}: {e}",
-            ctrl.node_id.0
-        ))
-    })?;
+    let conn = Connection::connect(&addr, timeout, security)
+        .await
+        .map_err(|e| {
+            Error::runtime(format!(
+                "cannot reach the Kafka controller (broker {}) at {addr}: {e}",
+                ctrl.node_id.0
+            ))
+        })?;
     Ok(Some(conn))
 }
 
@@ -330,7 +338,8 @@ async fn describe(args: TopicDescribeArgs) -> Result<()> {
             "--topic is empty; give the topic name, e.g. --topic twitterdata",
         ));
     }
-    let mut conn = connect_any(&brokers, args.kafka.kafka_timeout).await?;
+    let security = Security::from_args(&args.kafka)?;
+    let mut conn = connect_any(&brokers, args.kafka.kafka_timeout, &security).await?;
     let md = metadata(&mut conn, &[&topic]).await?;
     let missing = || {
         Error::runtime(format!(
@@ -577,6 +586,12 @@ mod tests {
                 brokers: "127.0.0.1:9092".into(),
                 topic: "t".into(),
                 kafka_timeout: Duration::from_secs(1),
+                kafka_tls: false,
+                kafka_ca_file: None,
+                kafka_cert_file: None,
+                kafka_key_file: None,
+                sasl_mechanism: None,
+                sasl_username: None,
             },
             partitions: 3,
             replication_factor: 1,

@@ -11,6 +11,8 @@ use rskafka::client::{Client, ClientBuilder};
 use rskafka::BackoffConfig;
 
 use crate::error::{Error, Result};
+use crate::kafka::connection::connect_any;
+use crate::kafka::security::Security;
 
 /// Splits and checks `--brokers`.
 pub fn parse_brokers(brokers: &str) -> Result<Vec<String>> {
@@ -62,16 +64,31 @@ pub async fn limited<T, E: std::fmt::Display>(
     }
 }
 
-pub async fn connect(brokers: &[String], timeout: Duration) -> Result<Client> {
-    let builder = ClientBuilder::new(brokers.to_vec())
+/// Connects rskafka to the cluster, with TLS and SASL as `security` says.
+pub async fn connect(brokers: &[String], timeout: Duration, security: &Security) -> Result<Client> {
+    let mut builder = ClientBuilder::new(brokers.to_vec())
         .client_id(concat!("tweetpipe/", env!("CARGO_PKG_VERSION")))
         .backoff_config(backoff(timeout));
-    limited("connecting", timeout, builder.build()).await.map_err(|e| {
-        Error::runtime(format!(
-            "cannot reach Kafka at {}: {e}. Check --brokers (KAFKA_BROKERS) and that the brokers are up and reachable from here",
-            brokers.join(",")
-        ))
-    })
+    // rskafka retries a refused login (certificate, SASL) until its deadline and then reports
+    // only that time ran out; our own connection fails at once with the broker's reason. So
+    // the first contact is ours: one extra connection at start, and errors a user can act on.
+    drop(connect_any(brokers, timeout, security).await?);
+    if let Some(tls) = &security.tls {
+        builder = builder.tls_config(Arc::clone(tls));
+    }
+    if let Some(sasl) = security.rskafka_sasl() {
+        builder = builder.sasl_config(sasl);
+    }
+    limited("connecting", timeout, builder.build())
+        .await
+        .map_err(|e| {
+            Error::runtime(format!(
+                "cannot reach Kafka at {} ({}): {e}. {}",
+                brokers.join(","),
+                security.describe(),
+                security.hint()
+            ))
+        })
 }
 
 pub async fn partition_clients(

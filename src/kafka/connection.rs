@@ -17,6 +17,9 @@
 //!   reconnects.
 //! - Length prefix and body go out in one write, with `TCP_NODELAY`: two writes with Nagle on
 //!   stall each request on the broker's delayed ACK (see `nodelay.rs` for the rskafka case).
+//! - TLS and SASL as `--kafka-tls`/`--sasl-mechanism` say ([`Security`]), with the same
+//!   crates as rskafka (tokio-rustls, rsasl), so both of our Kafka paths authenticate alike.
+//!   SASL uses SaslHandshake v1 and SaslAuthenticate (KIP-152), right after ApiVersions.
 //! - Versions: at connect, ApiVersions tells what the broker speaks; for each API we use the
 //!   highest version both sides (broker, and kafka-protocol's request *and* response types)
 //!   support. Callers that build version-dependent shapes ask [`Connection::version`].
@@ -30,15 +33,21 @@ use kafka_protocol::messages::{
     DescribeConfigsRequest, DescribeConfigsResponse, FindCoordinatorRequest,
     FindCoordinatorResponse, MetadataRequest, MetadataResponse, OffsetCommitRequest,
     OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, RequestHeader, ResponseHeader,
+    SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::{
     Decodable, Encodable, HeaderVersion, Message, StrBytes, VersionRange,
 };
 use kafka_protocol::ResponseError;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::error::{Error, Result};
+use crate::kafka::security::{Sasl, Security};
+
+/// The byte stream under a connection: plain TCP, or TLS over TCP.
+trait Transport: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Transport for T {}
 
 const CLIENT_ID: &str = concat!("tweetpipe/", env!("CARGO_PKG_VERSION"));
 
@@ -74,6 +83,8 @@ apis! {
     OffsetCommitRequest => OffsetCommitResponse, OffsetCommit;
     CreateTopicsRequest => CreateTopicsResponse, CreateTopics;
     DescribeConfigsRequest => DescribeConfigsResponse, DescribeConfigs;
+    SaslHandshakeRequest => SaslHandshakeResponse, SaslHandshake;
+    SaslAuthenticateRequest => SaslAuthenticateResponse, SaslAuthenticate;
 }
 
 /// A Kafka error code as people look it up: `NOT_COORDINATOR (16)`.
@@ -102,7 +113,8 @@ pub fn error_name(code: i16) -> String {
 pub enum RequestError {
     /// I/O error, timeout, or a connection already broken: reconnecting may help.
     Connection(String),
-    /// The broker does not speak a version of this API we know, or the bytes made no sense.
+    /// The broker does not speak a version of this API we know, the bytes made no sense, or
+    /// the broker refused us (TLS certificate, SASL authentication): retrying will not help.
     Protocol(String),
 }
 
@@ -123,7 +135,7 @@ impl From<RequestError> for Error {
 /// A TCP connection to one broker.
 pub struct Connection {
     addr: String,
-    stream: TcpStream,
+    stream: Box<dyn Transport>,
     timeout: Duration,
     next_correlation_id: i32,
     /// API key → the broker's supported range, from ApiVersions.
@@ -138,6 +150,7 @@ impl Connection {
     pub async fn connect(
         addr: &str,
         timeout: Duration,
+        security: &Security,
     ) -> std::result::Result<Connection, RequestError> {
         let started = Instant::now();
         let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
@@ -158,6 +171,13 @@ impl Connection {
                 "setting TCP_NODELAY on the connection to {addr}: {e}"
             ))
         })?;
+        let stream: Box<dyn Transport> = match &security.tls {
+            None => Box::new(stream),
+            Some(config) => {
+                let left = timeout.saturating_sub(started.elapsed());
+                Box::new(tls(addr, stream, config, left).await?)
+            }
+        };
         let mut conn = Connection {
             addr: addr.to_string(),
             stream,
@@ -170,7 +190,103 @@ impl Connection {
             .saturating_sub(started.elapsed())
             .max(Duration::from_millis(1));
         conn.handshake(left).await?;
+        if let Some(sasl) = &security.sasl {
+            let left = timeout
+                .saturating_sub(started.elapsed())
+                .max(Duration::from_millis(1));
+            conn.authenticate(sasl, left).await?;
+        }
         Ok(conn)
+    }
+
+    /// SASL: SaslHandshake v1 names the mechanism, then SaslAuthenticate carries each token
+    /// of the exchange (one for PLAIN; client-first, client-final for SCRAM) until rsasl says
+    /// it is done, which for SCRAM includes checking the broker's own proof.
+    async fn authenticate(
+        &mut self,
+        sasl: &Sasl,
+        limit: Duration,
+    ) -> std::result::Result<(), RequestError> {
+        use rsasl::prelude::{Mechname, SASLClient, SASLConfig};
+        let deadline = Instant::now() + limit;
+        let left = || {
+            deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1))
+        };
+        let mechanism = sasl.mechanism.name();
+        let addr = self.addr.clone();
+        let refused = |what: String| {
+            RequestError::Protocol(format!(
+                "broker {addr} refused SASL {mechanism} for user {:?}: {what}",
+                sasl.username
+            ))
+        };
+        let version = self.version::<SaslHandshakeRequest>()?;
+        if version < 1 {
+            return Err(RequestError::Protocol(format!(
+                "broker {} speaks only SaslHandshake v0 (Kafka before 1.0); tweetpipe needs v1",
+                self.addr
+            )));
+        }
+        let req =
+            SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(mechanism));
+        let resp = match self.request_within(&req, left()).await {
+            Ok(r) => r,
+            // Some brokers (tansu) hang up instead of answering UNSUPPORTED_SASL_MECHANISM.
+            Err(RequestError::Connection(m)) => {
+                return Err(RequestError::Connection(format!(
+                    "{m} (during SaslHandshake: does the broker offer {mechanism}?)"
+                )))
+            }
+            Err(e) => return Err(e),
+        };
+        if resp.error_code != 0 {
+            let offered: Vec<&str> = resp.mechanisms.iter().map(|m| m.as_str()).collect();
+            return Err(refused(format!(
+                "{}; it offers {}",
+                error_name(resp.error_code),
+                if offered.is_empty() {
+                    "none".to_string()
+                } else {
+                    offered.join(", ")
+                }
+            )));
+        }
+        let config = SASLConfig::with_credentials(
+            None,
+            sasl.username.clone(),
+            sasl.password.expose().to_string(),
+        )
+        .map_err(|e| RequestError::Protocol(format!("setting up SASL {mechanism}: {e}")))?;
+        let name = Mechname::parse(mechanism.as_bytes())
+            .map_err(|e| RequestError::Protocol(format!("SASL mechanism {mechanism}: {e}")))?;
+        let mut session = SASLClient::new(config)
+            .start_suggested(&[name])
+            .map_err(|e| RequestError::Protocol(format!("starting SASL {mechanism}: {e}")))?;
+        let mut received: Option<Vec<u8>> = None;
+        loop {
+            let mut token = Vec::new();
+            let state = session
+                .step(received.as_deref(), &mut token)
+                .map_err(|e| refused(format!("the {mechanism} exchange ended with: {e}")))?;
+            if state.has_sent_message() {
+                let req = SaslAuthenticateRequest::default().with_auth_bytes(token.into());
+                let resp = self.request_within(&req, left()).await?;
+                if resp.error_code != 0 {
+                    let detail = resp
+                        .error_message
+                        .as_ref()
+                        .map(|m| format!(" ({})", m.as_str()))
+                        .unwrap_or_default();
+                    return Err(refused(format!("{}{detail}", error_name(resp.error_code))));
+                }
+                received = Some(resp.auth_bytes.to_vec());
+            }
+            if state.is_finished() {
+                return Ok(());
+            }
+        }
     }
 
     /// The broker's address as we dialled it.
@@ -320,15 +436,22 @@ impl Connection {
         let what = format!("{:?} request to {}", R::KEY, self.addr);
         let io = async {
             self.stream.write_all(&frame).await?;
+            // TLS holds written bytes in its session until flushed; TCP ignores this.
+            self.stream.flush().await?;
             let len = self.stream.read_i32().await?;
             let len = usize::try_from(len)
                 .ok()
                 .filter(|l| *l <= MAX_RESPONSE_BYTES)
                 .ok_or_else(|| {
-                    std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        format!("response length {len} is not plausible; is this a Kafka port?"),
-                    )
+                    let bytes = len.to_be_bytes();
+                    // A TLS record (alert 0x15 or handshake 0x16, version 3.x) where a Kafka
+                    // length should be: a TLS listener answering our plaintext.
+                    let why = if matches!(bytes[0], 0x15 | 0x16) && bytes[1] == 0x03 {
+                        "the broker answered with TLS: add --kafka-tls".to_string()
+                    } else {
+                        format!("response length {len} is not plausible; is this a Kafka port?")
+                    };
+                    std::io::Error::new(std::io::ErrorKind::InvalidData, why)
                 })?;
             let mut buf = vec![0u8; len];
             self.stream.read_exact(&mut buf).await?;
@@ -337,7 +460,12 @@ impl Connection {
         let mut body = match tokio::time::timeout(limit, io).await {
             Ok(Ok(b)) => b,
             Ok(Err(e)) => {
-                let msg = format!("{what}: {e}");
+                let msg = if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                    // What a broker that wants TLS or SASL does to a client that skipped it.
+                    format!("{what}: the broker closed the connection (if it requires TLS or SASL, see --kafka-tls and --sasl-mechanism)")
+                } else {
+                    format!("{what}: {e}")
+                };
                 self.broken = Some(msg.clone());
                 return Err(RequestError::Connection(msg));
             }
@@ -361,6 +489,32 @@ impl Connection {
             return Err(RequestError::Protocol(msg));
         }
         Ok(body)
+    }
+}
+
+/// TLS over `stream`, verifying the broker's certificate for the host part of `addr`.
+async fn tls(
+    addr: &str,
+    stream: TcpStream,
+    config: &std::sync::Arc<rustls::ClientConfig>,
+    limit: Duration,
+) -> std::result::Result<tokio_rustls::client::TlsStream<TcpStream>, RequestError> {
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| {
+        RequestError::Protocol(format!("{host:?} is not a host name TLS can verify: {e}"))
+    })?;
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::clone(config));
+    match tokio::time::timeout(limit, connector.connect(name, stream)).await {
+        Ok(Ok(s)) => Ok(s),
+        // A refused certificate will be refused again: not worth retrying.
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => Err(RequestError::Protocol(
+            format!("TLS with {addr}: {e}"),
+        )),
+        Ok(Err(e)) => Err(RequestError::Connection(format!("TLS with {addr}: {e}"))),
+        Err(_) => Err(RequestError::Connection(format!(
+            "TLS with {addr}: no handshake within {limit:?} (a plaintext port stays silent like this)"
+        ))),
     }
 }
 
@@ -406,10 +560,14 @@ fn decode_body<T: Decodable>(
 
 /// Connects to the first reachable broker of `brokers`, trying each in turn (each attempt
 /// bounded by `timeout`).
-pub async fn connect_any(brokers: &[String], timeout: Duration) -> Result<Connection> {
+pub async fn connect_any(
+    brokers: &[String],
+    timeout: Duration,
+    security: &Security,
+) -> Result<Connection> {
     let mut failures = Vec::new();
     for b in brokers {
-        match Connection::connect(b, timeout).await {
+        match Connection::connect(b, timeout, security).await {
             Ok(c) => return Ok(c),
             Err(e) => {
                 tracing::debug!(broker = %b, error = %e, "bootstrap broker unusable");
@@ -418,9 +576,11 @@ pub async fn connect_any(brokers: &[String], timeout: Duration) -> Result<Connec
         }
     }
     Err(Error::runtime(format!(
-        "cannot reach Kafka at {}: {}. Check --brokers (KAFKA_BROKERS) and that the brokers are up and reachable from here",
+        "cannot reach Kafka at {} ({}): {}. {}",
         brokers.join(","),
-        failures.join("; ")
+        security.describe(),
+        failures.join("; "),
+        security.hint()
     )))
 }
 
@@ -485,7 +645,7 @@ mod tests {
             write_frame(&mut s, cid, &body).await;
             s
         });
-        let conn = Connection::connect(&addr, Duration::from_secs(5))
+        let conn = Connection::connect(&addr, Duration::from_secs(5), &Security::default())
             .await
             .expect("handshake");
         assert_eq!(conn.version::<MetadataRequest>().unwrap(), 5);
@@ -511,7 +671,7 @@ mod tests {
                 .unwrap();
             s
         });
-        let e = Connection::connect(&addr, Duration::from_secs(5))
+        let e = Connection::connect(&addr, Duration::from_secs(5), &Security::default())
             .await
             .err()
             .expect("an error");

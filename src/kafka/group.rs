@@ -42,6 +42,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::connection::{error_name, Connection, RequestError};
+use super::security::Security;
 use crate::error::{Error, Result};
 
 /// Error codes after which the coordinator is rediscovered and the call retried.
@@ -95,6 +96,7 @@ pub struct OffsetStore {
     timeout: Duration,
     member: Member,
     caps: Vec<(ApiKey, i16)>,
+    security: Security,
     /// `None` after a failure: rediscovered before the next request.
     coordinator: Option<Connection>,
 }
@@ -115,6 +117,18 @@ impl OffsetStore {
         timeout: Duration,
         caps: &[(ApiKey, i16)],
     ) -> Result<Self> {
+        Self::connect_with(brokers, group, timeout, caps, &Security::default()).await
+    }
+
+    /// The general form: version caps, and TLS/SASL on every connection to the cluster.
+    /// ([`OffsetStore::connect`] and [`OffsetStore::connect_capped`] are plaintext.)
+    pub async fn connect_with(
+        brokers: &[String],
+        group: &str,
+        timeout: Duration,
+        caps: &[(ApiKey, i16)],
+        security: &Security,
+    ) -> Result<Self> {
         if group.is_empty() {
             return Err(Error::usage(
                 "--group is empty; give the consumer group id, e.g. --group tweetpipe",
@@ -129,13 +143,21 @@ impl OffsetStore {
             timeout,
             member: Member::simple_consumer(),
             caps: caps.to_vec(),
+            security: security.clone(),
             coordinator: None,
         };
         let deadline = Instant::now() + timeout;
         let mut attempt = 0;
         loop {
-            match find_coordinator(&store.brokers, &store.group, &store.caps, timeout, deadline)
-                .await
+            match find_coordinator(
+                &store.brokers,
+                &store.group,
+                &store.caps,
+                &store.security,
+                timeout,
+                deadline,
+            )
+            .await
             {
                 Ok(conn) => {
                     tracing::debug!(
@@ -246,6 +268,7 @@ impl OffsetStore {
                 &self.brokers,
                 &self.group,
                 &self.caps,
+                &self.security,
                 self.timeout,
                 deadline,
             )
@@ -315,11 +338,12 @@ async fn find_coordinator(
     brokers: &[String],
     group: &str,
     caps: &[(ApiKey, i16)],
+    security: &Security,
     timeout: Duration,
     deadline: Instant,
 ) -> std::result::Result<Connection, Failure> {
     let connect = |addr: String| async move {
-        let mut c = Connection::connect(&addr, timeout.min(left(deadline))).await?;
+        let mut c = Connection::connect(&addr, timeout.min(left(deadline)), security).await?;
         for &(key, max) in caps {
             c.cap_version(key, max);
         }
@@ -339,9 +363,11 @@ async fn find_coordinator(
     }
     let Some(mut boot) = boot else {
         return Err(Failure::Retry(format!(
-            "cannot reach Kafka at {} ({}); check --brokers (KAFKA_BROKERS)",
+            "cannot reach Kafka at {} ({}): {}. {}",
             brokers.join(","),
-            failures.join("; ")
+            security.describe(),
+            failures.join("; "),
+            security.hint()
         )));
     };
     let version = boot.version::<FindCoordinatorRequest>()?;

@@ -9,4 +9,5 @@ pub mod group;
 pub mod nodelay;
 pub mod partitioner;
 pub mod producer;
+pub mod security;
 pub mod topic;

@@ -22,6 +22,7 @@ use crate::enrich::{Enricher, Outcome};
 use crate::error::{Error, Result};
 use crate::kafka::client::{self, limited};
 use crate::kafka::group::OffsetStore;
+use crate::kafka::security::Security;
 use crate::sink::{recover, DirSink, Sink, Stream};
 
 /// Where to start reading (`--from`).
@@ -83,6 +84,7 @@ struct Totals {
 pub async fn run(args: ConsumeArgs) -> Result<()> {
     let started = Instant::now();
     let brokers = client::parse_brokers(&args.kafka.brokers)?;
+    let security = Security::from_args(&args.kafka)?;
     let from = StartFrom::parse(&args.from)?;
     if args.max_records == Some(0) {
         return Err(Error::usage("--max-records must be at least 1"));
@@ -104,7 +106,7 @@ pub async fn run(args: ConsumeArgs) -> Result<()> {
 
     let timeout = args.kafka.kafka_timeout;
     let topic = args.kafka.topic.clone();
-    let kafka = client::connect(&brokers, timeout).await?;
+    let kafka = client::connect(&brokers, timeout, &security).await?;
     let Some(partitions) = crate::kafka::topic::partition_count(&kafka, &topic, timeout).await?
     else {
         return Err(Error::runtime(format!(
@@ -123,7 +125,8 @@ pub async fn run(args: ConsumeArgs) -> Result<()> {
         .map_err(Error::runtime)?;
         clients.push(Arc::new(pc));
     }
-    let mut store = OffsetStore::connect(&brokers, &args.group, timeout).await?;
+    let mut store =
+        OffsetStore::connect_with(&brokers, &args.group, timeout, &[], &security).await?;
 
     // Output first: what a previous run wrote decides where we start.
     let (mut sink, recovered) = if to_stdout {

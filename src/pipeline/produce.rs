@@ -36,6 +36,7 @@ pub async fn run(args: ProduceArgs) -> Result<()> {
     let started = Instant::now();
     // Configuration first: nothing connects until all of it is known to be usable.
     let brokers = kafka::client::parse_brokers(&args.kafka.brokers)?;
+    let security = kafka::security::Security::from_args(&args.kafka)?;
     check(
         args.batch_bytes >= 1024,
         "--batch-bytes must be at least 1024",
@@ -110,7 +111,7 @@ pub async fn run(args: ProduceArgs) -> Result<()> {
     shutdown.listen_for_signals();
 
     let timeout = args.kafka.kafka_timeout;
-    let client = kafka::client::connect(&brokers, timeout).await?;
+    let client = kafka::client::connect(&brokers, timeout, &security).await?;
     let nodelay = kafka::nodelay::spawn_keeper(Duration::from_secs(1));
     let topic = &args.kafka.topic;
     let partitions = kafka::topic::ensure(
@@ -124,7 +125,7 @@ pub async fn run(args: ProduceArgs) -> Result<()> {
     let partition_clients =
         kafka::client::partition_clients(&client, topic, partitions, timeout).await?;
     kafka::nodelay::enabled().then(kafka::nodelay::apply);
-    tracing::info!(topic = %topic, partitions, brokers = %brokers.join(","), "producing");
+    tracing::info!(topic = %topic, partitions, brokers = %brokers.join(","), security = %security.describe(), "producing");
 
     let stats = Stats::new();
     let (tx, rx) = channel::channel(args.channel_capacity, args.channel_bytes);

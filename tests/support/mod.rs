@@ -106,6 +106,13 @@ pub fn tweetpipe(args: &[&str]) -> tokio::process::Command {
     cmd.args(args)
         .env_remove("KAFKA_BROKERS")
         .env_remove("TWEETPIPE_TOPIC")
+        .env_remove("KAFKA_TLS")
+        .env_remove("KAFKA_CA_FILE")
+        .env_remove("KAFKA_CERT_FILE")
+        .env_remove("KAFKA_KEY_FILE")
+        .env_remove("KAFKA_SASL_MECHANISM")
+        .env_remove("KAFKA_SASL_USERNAME")
+        .env_remove("KAFKA_SASL_PASSWORD")
         .env("TWITTER_CONSUMER_KEY", &creds.consumer_key)
         .env("TWITTER_CONSUMER_SECRET", &creds.consumer_secret)
         .env("TWITTER_ACCESS_TOKEN", &creds.token)
@@ -248,4 +255,42 @@ pub fn write_lines(path: &Path, records: &[Vec<u8>]) {
 
 pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A broker of a test's own (for settings the shared one must not have: an advertised port
+/// of a TLS proxy, required authentication), stopped when dropped.
+pub struct OwnBroker {
+    name: String,
+    /// `HOST:PORT` where it listens.
+    pub addr: String,
+}
+
+impl OwnBroker {
+    /// `scripts/broker start NAME OPTIONS…` (see the script for the options).
+    pub fn start(name: &str, options: &[&str]) -> OwnBroker {
+        let name = format!("{name}-{}", std::process::id());
+        let out = std::process::Command::new(root().join("scripts/broker"))
+            .arg("start")
+            .arg(&name)
+            .args(options)
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run scripts/broker");
+        assert!(out.status.success(), "scripts/broker start {name} failed");
+        let addr = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("KAFKA_BROKERS="))
+            .expect("scripts/broker prints KAFKA_BROKERS=")
+            .to_string();
+        OwnBroker { name, addr }
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(root().join("scripts/broker"))
+            .args(["stop", &self.name])
+            .status();
+    }
 }
