@@ -587,6 +587,7 @@ pub async fn connect_any(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kafka::security::SaslMechanism;
     use tokio::net::TcpListener;
 
     /// Reads one request frame; returns (api key, api version, correlation id).
@@ -656,6 +657,237 @@ mod tests {
             "{e}"
         );
         drop(broker.await.unwrap());
+    }
+
+    /// Reads one request frame; returns (api key, api version, correlation id, body after
+    /// the v1 request header).
+    async fn read_request_body(s: &mut TcpStream) -> (i16, i16, i32, Vec<u8>) {
+        let len = s.read_i32().await.unwrap() as usize;
+        let mut buf = vec![0u8; len];
+        s.read_exact(&mut buf).await.unwrap();
+        let be16 = |i: usize| i16::from_be_bytes([buf[i], buf[i + 1]]);
+        let client_id_len = be16(8).max(0) as usize;
+        let body = buf[10 + client_id_len..].to_vec();
+        (
+            be16(0),
+            be16(2),
+            i32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]),
+            body,
+        )
+    }
+
+    mod scram_server {
+        //! The server side of SCRAM, from rsasl: it checks the client's proof against keys
+        //! derived from the password, as a Kafka broker does with its stored credentials.
+        use rsasl::callback::{Context, Request, SessionCallback, SessionData};
+        use rsasl::mechanisms::scram::properties::ScramStoredPassword;
+        use rsasl::mechanisms::scram::tools::{derive_keys, hash_password};
+        use rsasl::prelude::{SessionError, Validation};
+        use rsasl::property::AuthId;
+        use rsasl::validate::{Validate, ValidationError};
+        use sha2::Digest;
+
+        pub struct Keys {
+            pub user: String,
+            pub salt: Vec<u8>,
+            pub stored_key: Vec<u8>,
+            pub server_key: Vec<u8>,
+        }
+
+        pub fn keys<D>(user: &str, password: &str) -> Keys
+        where
+            D: Digest
+                + sha2::digest::core_api::BlockSizeUser
+                + sha2::digest::FixedOutputReset
+                + Clone
+                + Sync,
+        {
+            let salt = b"tweetpipe-test-salt".to_vec();
+            let mut salted = Default::default();
+            hash_password::<D>(password.as_bytes(), 4096, &salt, &mut salted);
+            let (client_key, server_key) = derive_keys::<D>(salted.as_slice());
+            Keys {
+                user: user.to_string(),
+                salt,
+                stored_key: D::digest(client_key).to_vec(),
+                server_key: server_key.to_vec(),
+            }
+        }
+
+        pub struct Authenticated;
+        impl Validation for Authenticated {
+            type Value = String;
+        }
+
+        impl SessionCallback for Keys {
+            fn callback(
+                &self,
+                _: &SessionData,
+                context: &Context,
+                request: &mut Request,
+            ) -> Result<(), SessionError> {
+                if context.get_ref::<AuthId>() == Some(self.user.as_str()) {
+                    request.satisfy::<ScramStoredPassword>(&ScramStoredPassword::new(
+                        4096,
+                        &self.salt,
+                        &self.stored_key,
+                        &self.server_key,
+                    ))?;
+                }
+                Ok(())
+            }
+
+            fn validate(
+                &self,
+                _: &SessionData,
+                context: &Context,
+                validate: &mut Validate<'_>,
+            ) -> Result<(), ValidationError> {
+                let user = context.get_ref::<AuthId>().unwrap_or_default().to_string();
+                validate.with::<Authenticated, _>(|| Ok(user))?;
+                Ok(())
+            }
+        }
+    }
+
+    /// A broker that speaks ApiVersions v0, SaslHandshake v1 and SaslAuthenticate v0 and
+    /// checks the SCRAM exchange with rsasl's server. Returns the authenticated user, or the
+    /// error it answered with.
+    async fn sasl_broker(
+        listener: TcpListener,
+        mechanism: &'static str,
+        keys: scram_server::Keys,
+    ) -> std::result::Result<String, String> {
+        use rsasl::prelude::{Mechname, SASLConfig, SASLServer};
+        let (mut s, _) = listener.accept().await.unwrap();
+        // ApiVersions: the newest first, then v0 after our UNSUPPORTED_VERSION.
+        let entries: [(i16, i16, i16); 3] = [(18, 0, 0), (17, 1, 1), (36, 0, 0)];
+        let mut v0 = Vec::new();
+        v0.extend_from_slice(&35i16.to_be_bytes());
+        v0.extend_from_slice(&(entries.len() as i32).to_be_bytes());
+        for (k, lo, hi) in entries {
+            for v in [k, lo, hi] {
+                v0.extend_from_slice(&v.to_be_bytes());
+            }
+        }
+        let (_, _, cid, _) = read_request_body(&mut s).await;
+        write_frame(&mut s, cid, &v0).await;
+        let (key, version, cid, _) = read_request_body(&mut s).await;
+        assert_eq!((key, version), (18, 0));
+        v0[..2].copy_from_slice(&0i16.to_be_bytes());
+        write_frame(&mut s, cid, &v0).await;
+
+        let (key, version, cid, body) = read_request_body(&mut s).await;
+        assert_eq!((key, version), (17, 1), "SaslHandshake v1");
+        let asked = String::from_utf8(body[2..].to_vec()).unwrap();
+        assert_eq!(asked, mechanism);
+        let mut resp = 0i16.to_be_bytes().to_vec();
+        resp.extend_from_slice(&1i32.to_be_bytes());
+        resp.extend_from_slice(&(mechanism.len() as i16).to_be_bytes());
+        resp.extend_from_slice(mechanism.as_bytes());
+        write_frame(&mut s, cid, &resp).await;
+
+        let config = SASLConfig::builder()
+            .with_defaults()
+            .with_callback(keys)
+            .unwrap();
+        let mut session = SASLServer::<scram_server::Authenticated>::new(config)
+            .start_suggested(Mechname::parse(mechanism.as_bytes()).unwrap())
+            .unwrap();
+        loop {
+            let (key, version, cid, body) = read_request_body(&mut s).await;
+            assert_eq!((key, version), (36, 0), "SaslAuthenticate v0");
+            let token = &body[4..];
+            let mut out = Vec::new();
+            let step = session.step(Some(token), &mut out);
+            let mut resp = Vec::new();
+            match &step {
+                Ok(_) => {
+                    resp.extend_from_slice(&0i16.to_be_bytes());
+                    resp.extend_from_slice(&(-1i16).to_be_bytes());
+                }
+                Err(e) => {
+                    let msg = format!("Authentication failed: {e}");
+                    resp.extend_from_slice(&58i16.to_be_bytes());
+                    resp.extend_from_slice(&(msg.len() as i16).to_be_bytes());
+                    resp.extend_from_slice(msg.as_bytes());
+                }
+            }
+            resp.extend_from_slice(&(out.len() as i32).to_be_bytes());
+            resp.extend_from_slice(&out);
+            write_frame(&mut s, cid, &resp).await;
+            match step {
+                Err(e) => return Err(e.to_string()),
+                Ok(state) if state.is_finished() => {
+                    return session
+                        .validation()
+                        .ok_or_else(|| "no validation".to_string())
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+
+    fn sasl_security(mechanism: SaslMechanism, password: &str) -> Security {
+        let mut security = Security::default();
+        security.sasl = Some(Sasl {
+            mechanism,
+            username: "alice".into(),
+            password: crate::kafka::security::Secret::new(password),
+        });
+        security
+    }
+
+    /// A successful SCRAM login (tansu here cannot hold a SCRAM user, see
+    /// tests/kafka_security.rs), and a wrong password refused without being shown.
+    #[tokio::test]
+    async fn scram_login_is_accepted_with_the_right_password_only() {
+        for (mechanism, name) in [
+            (SaslMechanism::ScramSha256, "SCRAM-SHA-256"),
+            (SaslMechanism::ScramSha512, "SCRAM-SHA-512"),
+        ] {
+            let keys = || match mechanism {
+                SaslMechanism::ScramSha256 => scram_server::keys::<sha2::Sha256>("alice", "right"),
+                _ => scram_server::keys::<sha2::Sha512>("alice", "right"),
+            };
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap().to_string();
+            let broker = tokio::spawn(sasl_broker(listener, name, keys()));
+            let conn = Connection::connect(
+                &addr,
+                Duration::from_secs(5),
+                &sasl_security(mechanism, "right"),
+            )
+            .await;
+            assert!(conn.is_ok(), "{name}: {:?}", conn.err());
+            assert_eq!(broker.await.unwrap(), Ok("alice".to_string()), "{name}");
+
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap().to_string();
+            let broker = tokio::spawn(sasl_broker(listener, name, keys()));
+            let e = Connection::connect(
+                &addr,
+                Duration::from_secs(5),
+                &sasl_security(mechanism, "wrong-pw-xyz"),
+            )
+            .await
+            .err()
+            .expect("a wrong password is refused");
+            assert!(
+                broker.await.unwrap().is_err(),
+                "{name}: the server refused it"
+            );
+            let shown = e.to_string();
+            assert!(
+                matches!(e, RequestError::Protocol(_)),
+                "not retried: {shown}"
+            );
+            assert!(
+                shown.contains(&format!("refused SASL {name} for user \"alice\"")),
+                "{shown}"
+            );
+            assert!(!shown.contains("wrong-pw-xyz"), "{shown}");
+        }
     }
 
     /// Not a Kafka port (here: an HTTP server's answer): a clear error, no huge allocation.
