@@ -355,10 +355,30 @@ pub struct ProduceArgs {
     )]
     pub channel_capacity: usize,
 
-    /// Bytes the in-memory channel can hold. When it is full, live records are dropped and
-    /// counted, never waited for.
+    /// Bytes the in-memory channel can hold. When it is full, live records go to the disk
+    /// spill (or, with the spill off, are dropped and counted); they are never waited for.
     #[arg(long, default_value_t = 16 * 1024 * 1024, value_name = "BYTES", help_heading = "Pipeline")]
     pub channel_bytes: usize,
+
+    /// Directory of the disk spill: where live records go when Kafka is slow or away, and
+    /// where a restart finds them and delivers them first. One producer per directory.
+    #[arg(long, env = "TWEETPIPE_SPILL_DIR", default_value = "spill", value_name = "DIR", help_heading = "Spill")]
+    pub spill_dir: PathBuf,
+
+    /// Most disk the spill may use (e.g. 4GiB, 500MB). At the bound, the newest live records
+    /// are dropped and counted (what is spilled is kept). 0 turns the spill off: a full channel
+    /// then drops.
+    #[arg(long, default_value = "4GiB", value_parser = parse_size, value_name = "SIZE", help_heading = "Spill")]
+    pub spill_max_bytes: u64,
+
+    /// Size of one spill segment file; a segment is deleted once Kafka acknowledged all of it.
+    #[arg(long, default_value = "16MiB", value_parser = parse_size, value_name = "SIZE", help_heading = "Spill")]
+    pub spill_segment_bytes: u64,
+
+    /// How often spilled data is fsynced: what a power cut can cost at most (a crash of
+    /// tweetpipe itself loses nothing spilled).
+    #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION", help_heading = "Spill")]
+    pub spill_fsync_interval: Duration,
 
     /// Longest record accepted; longer lines are reported and skipped, never buffered.
     #[arg(long, default_value_t = 1024 * 1024, value_name = "BYTES", help_heading = "Pipeline")]
@@ -399,6 +419,35 @@ pub struct ProduceArgs {
     /// On SIGINT/SIGTERM, wait this long for outstanding acknowledgements before giving up.
     #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub shutdown_timeout: Duration,
+}
+
+/// Sizes as people write them: `4GiB`, `500MB`, `16MiB`, `1048576`.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size; write e.g. 4GiB, 500MB or 1048576"))?;
+    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" | "k" => 1e3,
+        "mb" | "m" => 1e6,
+        "gb" | "g" => 1e9,
+        "tb" | "t" => 1e12,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} in {s:?}; use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB"
+            ))
+        }
+    };
+    Ok((number * scale).round() as u64)
 }
 
 /// Durations as people write them: `90s`, `250ms`, `5m`, `1h 30m`.

@@ -8,7 +8,8 @@
 //! - [`kafka`]: connecting, topics, partitioning, the batching producer, group offsets and
 //!   topic administration on a connection of our own;
 //! - [`enrich`]: what the consumer adds to each tweet;
-//! - [`sink`]: durable, rotating JSON-lines output and its crash recovery.
+//! - [`sink`]: durable, rotating JSON-lines output and its crash recovery;
+//! - [`spill`]: the producer's disk spill, for when Kafka is slow or away.
 
 pub mod cli;
 pub mod enrich;
@@ -17,6 +18,7 @@ pub mod kafka;
 pub mod logging;
 pub mod pipeline;
 pub mod sink;
+pub mod spill;
 pub mod twitter;
 
 pub use error::{Error, Result};

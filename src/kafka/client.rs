@@ -11,7 +11,7 @@ use rskafka::client::{Client, ClientBuilder};
 use rskafka::BackoffConfig;
 
 use crate::error::{Error, Result};
-use crate::kafka::connection::connect_any;
+use crate::kafka::connection::connect_any_or_refused;
 use crate::kafka::security::Security;
 
 /// Splits and checks `--brokers`.
@@ -66,13 +66,25 @@ pub async fn limited<T, E: std::fmt::Display>(
 
 /// Connects rskafka to the cluster, with TLS and SASL as `security` says.
 pub async fn connect(brokers: &[String], timeout: Duration, security: &Security) -> Result<Client> {
+    connect_or_refused(brokers, timeout, security)
+        .await
+        .map_err(|(e, _)| e)
+}
+
+/// Like [`connect`]; the error also says whether waiting could help (see
+/// [`connect_any_or_refused`]).
+pub async fn connect_or_refused(
+    brokers: &[String],
+    timeout: Duration,
+    security: &Security,
+) -> std::result::Result<Client, (Error, bool)> {
     let mut builder = ClientBuilder::new(brokers.to_vec())
         .client_id(concat!("tweetpipe/", env!("CARGO_PKG_VERSION")))
         .backoff_config(backoff(timeout));
     // rskafka retries a refused login (certificate, SASL) until its deadline and then reports
     // only that time ran out; our own connection fails at once with the broker's reason. So
     // the first contact is ours: one extra connection at start, and errors a user can act on.
-    drop(connect_any(brokers, timeout, security).await?);
+    drop(connect_any_or_refused(brokers, timeout, security).await?);
     if let Some(tls) = &security.tls {
         builder = builder.tls_config(Arc::clone(tls));
     }
@@ -82,12 +94,13 @@ pub async fn connect(brokers: &[String], timeout: Duration, security: &Security)
     limited("connecting", timeout, builder.build())
         .await
         .map_err(|e| {
-            Error::runtime(format!(
+            let error = Error::runtime(format!(
                 "cannot reach Kafka at {} ({}): {e}. {}",
                 brokers.join(","),
                 security.describe(),
                 security.hint()
-            ))
+            ));
+            (error, true)
         })
 }
 

@@ -565,23 +565,39 @@ pub async fn connect_any(
     timeout: Duration,
     security: &Security,
 ) -> Result<Connection> {
+    connect_any_or_refused(brokers, timeout, security)
+        .await
+        .map_err(|(e, _)| e)
+}
+
+/// Like [`connect_any`]; the error also says whether waiting could help: `false` when a
+/// broker refused us (certificate, SASL, a protocol we cannot speak), which no amount of
+/// waiting fixes, `true` when none could be reached.
+pub async fn connect_any_or_refused(
+    brokers: &[String],
+    timeout: Duration,
+    security: &Security,
+) -> std::result::Result<Connection, (Error, bool)> {
     let mut failures = Vec::new();
+    let mut refused = false;
     for b in brokers {
         match Connection::connect(b, timeout, security).await {
             Ok(c) => return Ok(c),
             Err(e) => {
                 tracing::debug!(broker = %b, error = %e, "bootstrap broker unusable");
+                refused |= matches!(e, RequestError::Protocol(_));
                 failures.push(e.to_string());
             }
         }
     }
-    Err(Error::runtime(format!(
+    let error = Error::runtime(format!(
         "cannot reach Kafka at {} ({}): {}. {}",
         brokers.join(","),
         security.describe(),
         failures.join("; "),
         security.hint()
-    )))
+    ));
+    Err((error, !refused))
 }
 
 #[cfg(test)]

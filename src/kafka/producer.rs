@@ -9,6 +9,12 @@
 //! until `--delivery-timeout`; after that its records count as failed. While a partition's
 //! requests are in flight its next batch fills up; once that batch is full too, the producer
 //! stops taking from the channel and the channel absorbs the difference.
+//!
+//! With the disk spill on, nothing taken from the channel is given up: a batch not
+//! acknowledged within `--delivery-timeout` is spilled again (and sent later by the drain),
+//! and when the caller cancels (shutdown with Kafka away), everything queued, batched or in
+//! flight is spilled before `run` returns. A record read back from the spill acknowledges its
+//! segment's ticket once it is safe again, so the segment can be deleted.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,13 +22,15 @@ use std::time::Duration;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use rskafka::client::partition::{Compression, PartitionClient};
 use rskafka::record::Record;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::partitioner::Partitioner;
 use crate::pipeline::channel::Receiver;
 use crate::pipeline::record::RawRecord;
 use crate::pipeline::stats::Stats;
+use crate::spill::store::Offered;
+use crate::spill::Spill;
 
 #[derive(Debug, Clone)]
 pub struct ProducerConfig {
@@ -33,6 +41,8 @@ pub struct ProducerConfig {
     pub request_timeout: Duration,
     /// Requests in flight per partition; above 1, a retried request can land after a later one.
     pub max_in_flight: usize,
+    /// Turns true when the caller gives up waiting: stop retrying, spill what is left.
+    pub cancel: watch::Receiver<bool>,
 }
 
 #[derive(Default)]
@@ -45,7 +55,7 @@ struct Batch {
 
 struct Sent {
     partition: usize,
-    records: u64,
+    records: Vec<RawRecord>,
     bytes: u64,
     result: Result<(), String>,
 }
@@ -54,6 +64,7 @@ pub struct Producer {
     partitions: Vec<Arc<PartitionClient>>,
     cfg: ProducerConfig,
     stats: Arc<Stats>,
+    spill: Option<Arc<Spill>>,
 }
 
 impl Producer {
@@ -61,11 +72,13 @@ impl Producer {
         partitions: Vec<Arc<PartitionClient>>,
         cfg: ProducerConfig,
         stats: Arc<Stats>,
+        spill: Option<Arc<Spill>>,
     ) -> Self {
         Producer {
             partitions,
             cfg,
             stats,
+            spill,
         }
     }
 
@@ -91,8 +104,19 @@ impl Producer {
             .collect();
         let mut outstanding = 0usize;
         let mut closed = false;
+        let mut cancel = self.cfg.cancel.clone();
+        let mut cancelled = *cancel.borrow();
         let max_in_flight = self.cfg.max_in_flight.max(1);
         loop {
+            if cancelled {
+                // Nothing more goes to Kafka: what is batched or still queued is kept on disk.
+                for b in &mut batches {
+                    let records = std::mem::take(&mut b.records);
+                    b.bytes = 0;
+                    b.since = None;
+                    self.give_up(records, "tweetpipe is stopping");
+                }
+            }
             // Room to take more: no partition is both busy and holding a full next batch.
             let room = !batches
                 .iter()
@@ -107,10 +131,12 @@ impl Producer {
                 biased;
                 Some(sent) = done_rx.recv(), if outstanding > 0 => {
                     outstanding -= 1;
-                    self.account(&sent);
                     batches[sent.partition].in_flight -= 1;
+                    self.account(sent);
                 }
-                rec = rx.recv(), if !closed && room => match rec {
+                _ = cancel.changed(), if !cancelled => cancelled = true,
+                rec = rx.recv(), if !closed && (room || cancelled) => match rec {
+                    Some(first) if cancelled => self.give_up(vec![first], "tweetpipe is stopping"),
                     Some(first) => {
                         // Take whatever else is already queued too, up to a batch's worth, so
                         // a busy channel costs one wake-up per batch rather than per record.
@@ -133,7 +159,8 @@ impl Producer {
             let now = Instant::now();
             for (p, b) in batches.iter_mut().enumerate() {
                 let due = b.since.is_some_and(|t| now >= t + self.cfg.linger);
-                if b.in_flight < max_in_flight
+                if !cancelled
+                    && b.in_flight < max_in_flight
                     && !b.records.is_empty()
                     && (closed || due || b.bytes >= self.cfg.batch_bytes)
                 {
@@ -153,21 +180,51 @@ impl Producer {
         }
     }
 
-    fn account(&self, sent: &Sent) {
+    fn account(&self, sent: Sent) {
         match &sent.result {
             Ok(()) => {
-                Stats::add(&self.stats.delivered, sent.records);
+                Stats::add(&self.stats.delivered, sent.records.len() as u64);
                 Stats::add(&self.stats.delivered_bytes, sent.bytes);
+                for r in &sent.records {
+                    if let Some(t) = &r.spill {
+                        t.ack(true);
+                    }
+                }
             }
             Err(e) => {
-                Stats::add(&self.stats.failed, sent.records);
                 tracing::error!(
                     partition = sent.partition,
-                    records = sent.records,
-                    "giving up on a batch after --delivery-timeout: {e}"
+                    records = sent.records.len(),
+                    "no acknowledgement for a batch: {e}"
                 );
+                self.give_up(sent.records, "Kafka did not acknowledge them");
             }
         }
+    }
+
+    /// Records that will not be sent by this producer: back to the spill, or counted as
+    /// failed when there is none.
+    fn give_up(&self, records: Vec<RawRecord>, why: &str) {
+        if records.is_empty() {
+            return;
+        }
+        let Some(spill) = &self.spill else {
+            Stats::add(&self.stats.failed, records.len() as u64);
+            return;
+        };
+        // A record from the spill that cannot be spilled again stays in its old segment (not
+        // acknowledged, so that segment is kept for the next run); a live one is lost, and
+        // counted as dropped by the spill.
+        let kept = records
+            .iter()
+            .filter(|r| spill.keep(r) == Offered::Spilled)
+            .count();
+        tracing::warn!(
+            records = records.len(),
+            spilled = kept,
+            dir = %spill.dir().display(),
+            "{why}: spilled them to disk, to be sent again"
+        );
     }
 }
 
@@ -219,7 +276,12 @@ async fn deliver(
     let deadline = Instant::now() + cfg.delivery_timeout;
     let mut wait = Duration::from_millis(100);
     let count = records.len() as u64;
+    let mut cancel = cfg.cancel.clone();
+    let stopping = || Err("tweetpipe is stopping; not acknowledged yet".to_string());
     let result = loop {
+        if *cancel.borrow() {
+            break stopping();
+        }
         // rskafka takes its records by value and needs `Vec<u8>`s, so each attempt copies the
         // values once; our own copy stays shared (`Bytes`) for a possible retry.
         let batch: Vec<Record> = records
@@ -237,10 +299,16 @@ async fn deliver(
                 .saturating_duration_since(Instant::now())
                 .max(Duration::from_millis(1)),
         );
-        let err = match tokio::time::timeout(limit, client.produce(batch, cfg.compression)).await {
-            Ok(Ok(_offsets)) => break Ok(()),
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => format!("no acknowledgement within {limit:?}"),
+        let attempt = tokio::time::timeout(limit, client.produce(batch, cfg.compression));
+        let err = tokio::select! {
+            r = attempt => match r {
+                Ok(Ok(_offsets)) => break Ok(()),
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => format!("no acknowledgement within {limit:?}"),
+            },
+            // The request may still reach the broker: spilled again, it can arrive twice
+            // (at least once, never lost).
+            _ = cancel.changed() => break stopping(),
         };
         if Instant::now() + wait >= deadline {
             break Err(err);
@@ -256,12 +324,15 @@ async fn deliver(
         if super::nodelay::enabled() {
             super::nodelay::apply();
         }
-        tokio::time::sleep(wait).await;
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = cancel.changed() => break stopping(),
+        }
         wait = (wait * 2).min(Duration::from_secs(5));
     };
     Sent {
         partition,
-        records: count,
+        records,
         bytes,
         result,
     }

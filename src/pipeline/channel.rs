@@ -123,6 +123,15 @@ impl Receiver {
         Some(record)
     }
 
+    /// Takes no more records and writes what is queued to the spill: the Kafka side is
+    /// giving up, and nothing accepted may be lost with it.
+    pub fn close_and_spill(&mut self, spill: &crate::spill::Spill) {
+        self.rx.close();
+        while let Some(r) = self.try_recv() {
+            spill.keep(&r);
+        }
+    }
+
     fn release(&self, record: &RawRecord) {
         self.shared
             .queued_bytes
@@ -154,6 +163,7 @@ mod tests {
             key: None,
             value: Bytes::from(vec![b'x'; n]),
             received: chrono::Utc::now(),
+            spill: None,
         }
     }
 

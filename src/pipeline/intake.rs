@@ -11,6 +11,8 @@ use super::channel::Sender;
 use super::overflow::Overflow;
 use super::record::RawRecord;
 use super::stats::Stats;
+use crate::spill::store::Offered;
+use crate::spill::Spill;
 use crate::twitter::message::{self, Message};
 
 /// What the source should do next.
@@ -24,16 +26,24 @@ pub enum Flow {
 pub struct Intake {
     sender: Sender,
     overflow: Overflow,
+    /// Where live records go when the channel is full; `None`: they are dropped.
+    spill: Option<Arc<Spill>>,
     pub stats: Arc<Stats>,
     limit: Option<u64>,
     accepted: u64,
 }
 
 impl Intake {
-    pub fn new(sender: Sender, stats: Arc<Stats>, limit: Option<u64>) -> Self {
+    pub fn new(
+        sender: Sender,
+        stats: Arc<Stats>,
+        limit: Option<u64>,
+        spill: Option<Arc<Spill>>,
+    ) -> Self {
         Intake {
             sender,
             overflow: Overflow::new(stats.clone()),
+            spill,
             stats,
             limit,
             accepted: 0,
@@ -98,12 +108,19 @@ impl Intake {
             key,
             value: bytes,
             received: chrono::Utc::now(),
+            spill: None,
         })
     }
 
     /// Live path: never waits.
     pub fn offer(&mut self, record: RawRecord) -> Flow {
         let size = record.size() as u64;
+        if let Some(spill) = &self.spill {
+            return match spill.offer_live(&self.sender, record) {
+                Offered::Channel | Offered::Spilled => self.count(size),
+                Offered::Dropped => Flow::Continue,
+            };
+        }
         match self.sender.try_send(record) {
             Ok(()) => self.count(size),
             Err(record) => {

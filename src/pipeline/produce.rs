@@ -6,9 +6,11 @@
 //! anything connects (exit 2), and the process exits 0 only when everything accepted was
 //! acknowledged.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rskafka::client::partition::Compression;
+use tokio::sync::watch;
 
 use super::channel;
 use super::intake::Intake;
@@ -16,10 +18,12 @@ use super::shutdown::Shutdown;
 use super::stats::{self, Stats};
 use crate::cli::{CompressionArg, ProduceArgs};
 use crate::error::{Error, Result};
+use crate::kafka::security::Security;
 use crate::kafka::{
     self,
     producer::{Producer, ProducerConfig},
 };
+use crate::spill::{drain, Spill, SpillConfig};
 use crate::twitter::backoff::BackoffPolicy;
 use crate::twitter::client::{Filter, StreamClient};
 use crate::twitter::credentials::Credentials;
@@ -36,7 +40,7 @@ pub async fn run(args: ProduceArgs) -> Result<()> {
     let started = Instant::now();
     // Configuration first: nothing connects until all of it is known to be usable.
     let brokers = kafka::client::parse_brokers(&args.kafka.brokers)?;
-    let security = kafka::security::Security::from_args(&args.kafka)?;
+    let security = Security::from_args(&args.kafka)?;
     check(
         args.batch_bytes >= 1024,
         "--batch-bytes must be at least 1024",
@@ -63,6 +67,10 @@ pub async fn run(args: ProduceArgs) -> Result<()> {
         "--max-records must be at least 1",
     )?;
     check(!args.kafka.topic.is_empty(), "--topic must not be empty")?;
+    check(
+        args.spill_max_bytes == 0 || args.spill_segment_bytes >= 4096,
+        "--spill-segment-bytes must be at least 4KiB",
+    )?;
     let source = match &args.from_file {
         Some(path) => {
             // Open once now so a wrong path is a usage error before anything connects.
@@ -107,51 +115,71 @@ pub async fn run(args: ProduceArgs) -> Result<()> {
         CompressionArg::Snappy => Compression::Snappy,
     };
 
+    let stats = Stats::new();
+    // The spill before anything connects: a directory another producer holds is a usage error.
+    let spill = if args.spill_max_bytes == 0 {
+        None
+    } else {
+        Some(Spill::open(
+            SpillConfig {
+                dir: args.spill_dir.clone(),
+                max_bytes: args.spill_max_bytes,
+                segment_bytes: args.spill_segment_bytes,
+                fsync_interval: args.spill_fsync_interval,
+            },
+            stats.clone(),
+        )?)
+    };
     let shutdown = Shutdown::new();
     shutdown.listen_for_signals();
 
     let timeout = args.kafka.kafka_timeout;
-    let client = kafka::client::connect(&brokers, timeout, &security).await?;
-    let nodelay = kafka::nodelay::spawn_keeper(Duration::from_secs(1));
-    let topic = &args.kafka.topic;
-    let partitions = kafka::topic::ensure(
-        &client,
-        topic,
-        args.partitions,
-        args.replication_factor,
-        timeout,
-    )
-    .await?;
-    let partition_clients =
-        kafka::client::partition_clients(&client, topic, partitions, timeout).await?;
-    kafka::nodelay::enabled().then(kafka::nodelay::apply);
-    tracing::info!(topic = %topic, partitions, brokers = %brokers.join(","), security = %security.describe(), "producing");
-
-    let stats = Stats::new();
     let (tx, rx) = channel::channel(args.channel_capacity, args.channel_bytes);
     let reporter = stats::spawn_reporter(stats.clone(), tx.depth(), args.stats_interval);
-    let producer = Producer::new(
-        partition_clients,
-        ProducerConfig {
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    let side = KafkaSide {
+        brokers: brokers.clone(),
+        security,
+        topic: args.kafka.topic.clone(),
+        partitions: args.partitions,
+        replication_factor: args.replication_factor,
+        timeout,
+        // A live stream cannot be paused while Kafka is away: with a spill to catch it, keep
+        // reading and keep trying. A file can wait, so there an unreachable cluster is an
+        // error at once.
+        wait_for_kafka: matches!(source, Source::Stream(..)) && spill.is_some(),
+        producer: ProducerConfig {
             linger: args.linger,
             batch_bytes: args.batch_bytes,
             compression,
             delivery_timeout: args.delivery_timeout,
             request_timeout: timeout,
             max_in_flight: args.max_in_flight,
+            cancel: cancel_rx,
         },
+    };
+    let mut producing = tokio::spawn(kafka_side(
+        side,
+        rx,
         stats.clone(),
-    );
-    let mut producing = tokio::spawn(producer.run(rx));
+        spill.clone(),
+        shutdown.clone(),
+    ));
+    let (stop_drain, stop_drain_rx) = watch::channel(false);
+    let drainer = spill
+        .as_ref()
+        .map(|s| tokio::spawn(drain::run(s.clone(), tx.clone(), stats.clone(), stop_drain_rx)));
+    let fsyncer = spill.as_ref().map(|s| s.spawn_fsync());
 
-    let mut intake = Intake::new(tx, stats.clone(), args.max_records);
+    let mut intake = Intake::new(tx, stats.clone(), args.max_records, spill.clone());
     let ended = match &source {
         Source::Stream(client, cfg) => stream::run(client, cfg, &mut intake, &shutdown).await,
         Source::File(path) => {
             replay::run(path, args.max_record_bytes, &mut intake, &shutdown).await
         }
     };
-    // Closing the channel tells the producer to flush everything and finish.
+    // Closing the channel (all senders gone) tells the producer to flush everything and
+    // finish; the drainer holds a sender too, and is stopped below.
     drop(intake);
     match &ended {
         Ok(End::LimitReached) => {
@@ -170,29 +198,76 @@ pub async fn run(args: ProduceArgs) -> Result<()> {
     } else {
         args.delivery_timeout + timeout
     };
-    let drained = tokio::select! {
-        r = &mut producing => r.is_ok(),
-        _ = tokio::time::sleep(drain_limit) => false,
+    let deadline = tokio::time::Instant::now() + drain_limit;
+    // Deliver what the spill holds as well, unless stopping on a signal (it is safe on disk
+    // and the next run sends it first).
+    if let Some(s) = &spill {
+        if !shutdown.is_triggered() {
+            while !s.is_empty()
+                && !producing.is_finished()
+                && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    stop_drain.send_replace(true);
+    if let Some(d) = drainer {
+        let _ = d.await;
+    }
+    let finished = tokio::select! {
+        r = &mut producing => Some(r),
+        _ = tokio::time::sleep_until(deadline) => None,
     };
-    if !drained {
-        producing.abort();
-        let outstanding =
-            Stats::get(&stats.accepted) - Stats::get(&stats.delivered) - Stats::get(&stats.failed);
-        Stats::add(&stats.failed, outstanding);
-        tracing::error!(
-            undelivered = outstanding,
-            "gave up waiting for acknowledgements after {drain_limit:?}"
-        );
+    let kafka_result = match finished {
+        Some(r) => r,
+        None => {
+            // Stop retrying: with a spill, everything still on its way is written to disk.
+            cancel_tx.send_replace(true);
+            match tokio::time::timeout(Duration::from_secs(10), &mut producing).await {
+                Ok(r) => r,
+                Err(_) => {
+                    producing.abort();
+                    Ok(Ok(()))
+                }
+            }
+        }
+    };
+    let kafka_result = kafka_result.unwrap_or_else(|e| {
+        Err(Error::runtime(format!("the Kafka side of produce failed: {e}")))
+    });
+    if spill.is_none() {
+        let outstanding = Stats::get(&stats.accepted)
+            .saturating_sub(Stats::get(&stats.delivered) + Stats::get(&stats.failed));
+        if outstanding > 0 {
+            Stats::add(&stats.failed, outstanding);
+            tracing::error!(
+                undelivered = outstanding,
+                "gave up waiting for acknowledgements after {drain_limit:?}"
+            );
+        }
     }
     if let Some(r) = reporter {
         r.abort();
     }
-    if let Some(n) = nodelay {
-        n.abort();
+    if let Some(f) = fsyncer {
+        f.abort();
+    }
+    if let Some(s) = &spill {
+        s.sync_now();
+        let left = s.bytes_on_disk();
+        if !s.is_empty() {
+            tracing::warn!(
+                dir = %s.dir().display(),
+                mb = format!("{:.1}", left as f64 / 1e6),
+                "records remain in the spill; the next run delivers them first"
+            );
+        }
     }
     stats::log_summary(&stats, started.elapsed());
 
     ended?;
+    kafka_result?;
     let failed = Stats::get(&stats.failed);
     if failed > 0 {
         return Err(Error::runtime(format!(
@@ -200,6 +275,104 @@ pub async fn run(args: ProduceArgs) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Everything the Kafka side needs to connect and produce.
+struct KafkaSide {
+    brokers: Vec<String>,
+    security: Security,
+    topic: String,
+    partitions: i32,
+    replication_factor: i16,
+    timeout: Duration,
+    wait_for_kafka: bool,
+    producer: ProducerConfig,
+}
+
+/// Connects (waiting for Kafka to appear when `wait_for_kafka`), makes sure the topic is
+/// there, and runs the producer until the channel closes. A fatal problem (credentials,
+/// certificates, a bad topic) stops the whole command: the source is told to stop and what
+/// the channel holds goes to the spill.
+async fn kafka_side(
+    side: KafkaSide,
+    mut rx: channel::Receiver,
+    stats: Arc<Stats>,
+    spill: Option<Arc<Spill>>,
+    shutdown: Shutdown,
+) -> Result<()> {
+    let mut wait = Duration::from_millis(500);
+    let mut waiting_since: Option<Instant> = None;
+    let partition_clients = loop {
+        match open_producer(&side).await {
+            Ok(p) => break p,
+            Err((e, true)) if side.wait_for_kafka && !shutdown.is_triggered() => {
+                let since = *waiting_since.get_or_insert_with(Instant::now);
+                tracing::error!(
+                    waiting_s = since.elapsed().as_secs(),
+                    retry_in_ms = wait.as_millis() as u64,
+                    spilled = Stats::get(&stats.spilled),
+                    "Kafka is unavailable ({e}); reading the stream into the spill until it is back"
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = shutdown.wait() => {}
+                }
+                wait = (wait * 2).min(Duration::from_secs(30));
+            }
+            Err((e, retryable)) => {
+                let stopping = shutdown.is_triggered();
+                shutdown.trigger();
+                if let Some(s) = &spill {
+                    rx.close_and_spill(s);
+                }
+                if stopping && retryable && side.wait_for_kafka {
+                    // Stopped (a signal) while waiting for Kafka: not an error of its own;
+                    // everything read is in the spill.
+                    return Ok(());
+                }
+                return Err(e);
+            }
+        }
+    };
+    if let Some(since) = waiting_since {
+        tracing::info!(waited_s = since.elapsed().as_secs(), "Kafka is back");
+    }
+    let nodelay = kafka::nodelay::spawn_keeper(Duration::from_secs(1));
+    kafka::nodelay::enabled().then(kafka::nodelay::apply);
+    tracing::info!(topic = %side.topic, partitions = partition_clients.len(), brokers = %side.brokers.join(","), security = %side.security.describe(), "producing");
+    Producer::new(partition_clients, side.producer, stats, spill)
+        .run(rx)
+        .await;
+    if let Some(n) = nodelay {
+        n.abort();
+    }
+    Ok(())
+}
+
+/// Connect, ensure the topic, open its partitions. The error says whether waiting may help.
+async fn open_producer(
+    side: &KafkaSide,
+) -> std::result::Result<Vec<Arc<rskafka::client::partition::PartitionClient>>, (Error, bool)> {
+    let client = kafka::client::connect_or_refused(&side.brokers, side.timeout, &side.security)
+        .await?;
+    // Past the connection, a usage error (bad topic settings) is fatal; anything else may be
+    // the cluster still starting.
+    let classify = |e: Error| {
+        let retry = e.exit_code() != 2;
+        (e, retry)
+    };
+    let partitions = kafka::topic::ensure(
+        &client,
+        &side.topic,
+        side.partitions,
+        side.replication_factor,
+        side.timeout,
+    )
+    .await
+    .map_err(classify)?;
+    kafka::client::partition_clients(&client, &side.topic, partitions, side.timeout)
+        .await
+        .map_err(classify)
 }
 
 fn check(ok: bool, msg: &str) -> Result<()> {

@@ -2,6 +2,9 @@
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
+use crate::spill::Ticket;
 
 #[derive(Debug, Clone)]
 pub struct RawRecord {
@@ -11,6 +14,8 @@ pub struct RawRecord {
     pub value: Bytes,
     /// When the message was read off the stream (the Kafka record timestamp).
     pub received: DateTime<Utc>,
+    /// Read back from the spill: its segment's ticket, acknowledged once the record is safe.
+    pub spill: Option<Arc<Ticket>>,
 }
 
 impl RawRecord {

@@ -16,8 +16,17 @@ pub struct Stats {
     pub tweets: AtomicU64,
     pub forwarded_other: AtomicU64,
     pub unparsed: AtomicU64,
-    /// Lost because the channel was full.
+    /// Lost: the channel was full and there is no spill, or the spill was at its bound or
+    /// could not be written.
     pub dropped: AtomicU64,
+    /// Written to the disk spill (live records, and batches spilled again after failing).
+    pub spilled: AtomicU64,
+    /// Of those, read back and acknowledged by the broker.
+    pub drained: AtomicU64,
+    /// Bytes of spill segments on disk (a gauge).
+    pub spill_bytes: AtomicU64,
+    /// Spill segments found damaged (torn or corrupt tail) when read back.
+    pub spill_damaged: AtomicU64,
     /// Acknowledged by the broker.
     pub delivered: AtomicU64,
     pub delivered_bytes: AtomicU64,
@@ -81,6 +90,9 @@ pub fn spawn_reporter(
                 accepted = acc,
                 delivered = Stats::get(&stats.delivered),
                 dropped = Stats::get(&stats.dropped),
+                spilled = Stats::get(&stats.spilled),
+                drained = Stats::get(&stats.drained),
+                spill_mb = format!("{:.1}", Stats::get(&stats.spill_bytes) as f64 / 1e6),
                 failed = Stats::get(&stats.failed),
                 reconnects = Stats::get(&stats.reconnects),
                 last_http_status = Stats::get(&stats.last_http_status),
@@ -107,6 +119,10 @@ pub fn log_summary(stats: &Stats, elapsed: Duration) {
         delivered,
         failed = Stats::get(&stats.failed),
         dropped = Stats::get(&stats.dropped),
+        spilled = Stats::get(&stats.spilled),
+        drained = Stats::get(&stats.drained),
+        spill_mb_left = format!("{:.1}", Stats::get(&stats.spill_bytes) as f64 / 1e6),
+        spill_segments_damaged = Stats::get(&stats.spill_damaged),
         oversized_skipped = Stats::get(&stats.oversized),
         keepalives = Stats::get(&stats.keepalives),
         limit_notices = Stats::get(&stats.limit_notices),

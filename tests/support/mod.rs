@@ -117,9 +117,18 @@ pub fn tweetpipe(args: &[&str]) -> tokio::process::Command {
         .env("TWITTER_CONSUMER_SECRET", &creds.consumer_secret)
         .env("TWITTER_ACCESS_TOKEN", &creds.token)
         .env("TWITTER_ACCESS_TOKEN_SECRET", &creds.token_secret)
+        .env("TWEETPIPE_SPILL_DIR", spill_dir())
         .stdin(Stdio::null())
         .kill_on_drop(true);
     cmd
+}
+
+/// A spill directory of its own for each command (tests run in parallel, and one spill
+/// directory belongs to one producer); tests about the spill pass `--spill-dir` themselves.
+pub fn spill_dir() -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("spill-{}-{n}", std::process::id()))
 }
 
 pub struct Run {

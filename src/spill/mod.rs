@@ -1,0 +1,25 @@
+//! The disk spill: where live records go when Kafka cannot take them right now, so the stream
+//! reader never has to drop one or wait.
+//!
+//! - `segment`: the record format (length, CRC-32C, body) and reading a segment back, with
+//!   torn and corrupt tails detected and the valid prefix kept.
+//! - `store`: the spill directory: append-only segments, the size bound, fsync, and the
+//!   switch that keeps the stream in order (while the spill holds anything, new live records
+//!   join its end instead of overtaking it through the channel).
+//! - `drain`: feeds the spill back into the producer, oldest segment first, and deletes a
+//!   segment only once Kafka acknowledged every record in it.
+//!
+//! Durability, stated once: a record counted as spilled has been written to the segment file
+//! with one `write` call, so a crash of tweetpipe (even SIGKILL) loses nothing spilled; the
+//! operating system's page cache holds it. A power cut or kernel crash can lose what was
+//! spilled since the last fsync, at most `--spill-fsync-interval` (1 s by default); a segment is
+//! also fsynced when it is sealed. Records are delivered at least once: a segment deleted just
+//! before a power cut can come back, and records drained but not yet acknowledged when tweetpipe
+//! stops are sent again by the next run.
+
+pub mod drain;
+pub mod segment;
+pub mod store;
+
+pub use drain::Ticket;
+pub use store::{Spill, SpillConfig};
