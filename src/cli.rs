@@ -362,7 +362,13 @@ pub struct ProduceArgs {
 
     /// Directory of the disk spill: where live records go when Kafka is slow or away, and
     /// where a restart finds them and delivers them first. One producer per directory.
-    #[arg(long, env = "TWEETPIPE_SPILL_DIR", default_value = "spill", value_name = "DIR", help_heading = "Spill")]
+    #[arg(
+        long,
+        env = "TWEETPIPE_SPILL_DIR",
+        default_value = "spill",
+        value_name = "DIR",
+        help_heading = "Spill"
+    )]
     pub spill_dir: PathBuf,
 
     /// Most disk the spill may use (e.g. 4GiB, 500MB). At the bound, the newest live records

@@ -166,9 +166,14 @@ pub async fn run(args: ProduceArgs) -> Result<()> {
         shutdown.clone(),
     ));
     let (stop_drain, stop_drain_rx) = watch::channel(false);
-    let drainer = spill
-        .as_ref()
-        .map(|s| tokio::spawn(drain::run(s.clone(), tx.clone(), stats.clone(), stop_drain_rx)));
+    let drainer = spill.as_ref().map(|s| {
+        tokio::spawn(drain::run(
+            s.clone(),
+            tx.clone(),
+            stats.clone(),
+            stop_drain_rx,
+        ))
+    });
     let fsyncer = spill.as_ref().map(|s| s.spawn_fsync());
 
     let mut intake = Intake::new(tx, stats.clone(), args.max_records, spill.clone());
@@ -234,7 +239,9 @@ pub async fn run(args: ProduceArgs) -> Result<()> {
         }
     };
     let kafka_result = kafka_result.unwrap_or_else(|e| {
-        Err(Error::runtime(format!("the Kafka side of produce failed: {e}")))
+        Err(Error::runtime(format!(
+            "the Kafka side of produce failed: {e}"
+        )))
     });
     if spill.is_none() {
         let outstanding = Stats::get(&stats.accepted)
@@ -353,8 +360,8 @@ async fn kafka_side(
 async fn open_producer(
     side: &KafkaSide,
 ) -> std::result::Result<Vec<Arc<rskafka::client::partition::PartitionClient>>, (Error, bool)> {
-    let client = kafka::client::connect_or_refused(&side.brokers, side.timeout, &side.security)
-        .await?;
+    let client =
+        kafka::client::connect_or_refused(&side.brokers, side.timeout, &side.security).await?;
     // Past the connection, a usage error (bad topic settings) is fatal; anything else may be
     // the cluster still starting.
     let classify = |e: Error| {

@@ -103,7 +103,10 @@ impl Spill {
         let lock = lock_dir(dir)?;
         let mut found: Vec<(u64, PathBuf, u64)> = Vec::new();
         let entries = std::fs::read_dir(dir).map_err(|e| {
-            Error::usage(format!("--spill-dir {}: cannot list it ({e})", dir.display()))
+            Error::usage(format!(
+                "--spill-dir {}: cannot list it ({e})",
+                dir.display()
+            ))
         })?;
         for entry in entries.flatten() {
             let path = entry.path();
@@ -138,7 +141,9 @@ impl Spill {
                 from_this_run: false,
             })
             .collect();
-        stats.spill_bytes.store(on_disk, std::sync::atomic::Ordering::Relaxed);
+        stats
+            .spill_bytes
+            .store(on_disk, std::sync::atomic::Ordering::Relaxed);
         Ok(Arc::new(Spill {
             inner: Mutex::new(Inner {
                 live_to_spill: !sealed.is_empty(),
@@ -368,7 +373,8 @@ impl Spill {
     pub fn spawn_fsync(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let this = Arc::clone(self);
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(this.cfg.fsync_interval.max(Duration::from_millis(10)));
+            let mut tick =
+                tokio::time::interval(this.cfg.fsync_interval.max(Duration::from_millis(10)));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;

@@ -165,7 +165,17 @@ pub struct Read {
 /// Reads every partition of `topic` from the start until `expected` records are in (or
 /// `limit` passes), then a moment longer to catch any surplus.
 pub async fn read_topic(topic: &str, expected: usize, limit: Duration) -> Vec<Read> {
-    let client = ClientBuilder::new(vec![brokers()])
+    read_topic_from(&brokers(), topic, expected, limit).await
+}
+
+/// [`read_topic`] on a given broker.
+pub async fn read_topic_from(
+    brokers: &str,
+    topic: &str,
+    expected: usize,
+    limit: Duration,
+) -> Vec<Read> {
+    let client = ClientBuilder::new(vec![brokers.to_string()])
         .build()
         .await
         .expect("connect for reading");
@@ -293,6 +303,16 @@ impl OwnBroker {
             .expect("scripts/broker prints KAFKA_BROKERS=")
             .to_string();
         OwnBroker { name, addr }
+    }
+
+    /// The broker's process id (to SIGSTOP it, say).
+    pub fn pid(&self) -> i32 {
+        let path = root().join(format!("target/broker/{}.pid", self.name));
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .trim()
+            .parse()
+            .unwrap()
     }
 }
 
