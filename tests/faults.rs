@@ -446,7 +446,7 @@ async fn sigkill_with_records_in_the_spill_then_restart() {
         "{stderr}"
     );
     assert!(
-        stderr.contains(&format!("damaged at byte")) && stderr.contains("torn record"),
+        stderr.contains("damaged at byte") && stderr.contains("torn record"),
         "the torn tail is reported with its offset: {stderr}"
     );
     let missing: Vec<_> = want
