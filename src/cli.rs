@@ -194,6 +194,8 @@ pub enum RulesCommand {
         /// A label echoed in each matching tweet's `matching_rules`.
         #[arg(long)]
         tag: Option<String>,
+        /// Send the change with `dry_run=true`: Twitter validates it and reports what would
+        /// happen, and changes nothing.
         #[arg(long)]
         dry_run: bool,
         #[command(flatten)]
@@ -203,6 +205,8 @@ pub enum RulesCommand {
     Delete {
         #[arg(required = true, value_name = "ID|VALUE")]
         rules: Vec<String>,
+        /// Send the change with `dry_run=true`: Twitter validates it and reports what would
+        /// happen, and changes nothing.
         #[arg(long)]
         dry_run: bool,
         #[command(flatten)]
@@ -210,17 +214,20 @@ pub enum RulesCommand {
     },
     /// Make the server's rules equal to a file: delete those not in it, add those missing.
     ///
-    /// The file is TOML, one `[[rule]]` table per rule:
+    /// The file is TOML, one `[[rule]]` table per rule (`tag` is optional):
     ///
     ///     [[rule]]
     ///     value = "cat has:images -is:retweet"
     ///     tag = "cats"
     ///
     /// A rule counts as present when a server rule has the same value and tag.
+    #[command(verbatim_doc_comment)]
     Sync {
         /// The rules file (TOML, see above).
         #[arg(long, value_name = "PATH")]
         file: PathBuf,
+        /// Send the change with `dry_run=true`: Twitter validates it and reports what would
+        /// happen, and changes nothing.
         #[arg(long)]
         dry_run: bool,
         #[command(flatten)]
