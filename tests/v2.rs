@@ -107,9 +107,34 @@ async fn v2_stream_reaches_the_topic_keyed_by_data_id() {
         }
     }
     let server = StandIn::start(vec![Conn::ok(actions).gzip()], Creds::test()).await;
-    let (topic, run) = produce_v2(&server, "v2e2e", sent.len(), &[]).await;
+    let topic = topic("v2e2e");
+    let (brokers, url, max) = (brokers(), server.v2_url(), sent.len().to_string());
+    let mut cmd = tweetpipe(&[
+        "produce",
+        "--api",
+        "v2",
+        "--brokers",
+        &brokers,
+        "--topic",
+        &topic,
+        "--stream-url",
+        &url,
+        "--max-records",
+        &max,
+        "--stats-interval",
+        "0s",
+    ]);
+    // Everything any layer logs, to show the token is in none of it.
+    cmd.env("TWEETPIPE_LOG", "trace");
+    let run = run(cmd, LIMIT).await;
     assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
+    assert!(run.stderr.contains("TRACE"), "trace logging is on");
     no_bearer_in(&run.stderr);
+    assert!(
+        run.stderr.contains("stall_timeout=30s"),
+        "v2's default stall timeout: {}",
+        run.stderr
+    );
 
     let seen = server.seen();
     assert_eq!(

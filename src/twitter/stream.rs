@@ -82,7 +82,7 @@ pub async fn run(
     let mut backoff = Backoff::new(cfg.backoff.clone());
     let mut memory = Memory::default();
     let mut first = true;
-    tracing::info!(url = %client.url(), "connecting to the stream");
+    tracing::info!(url = %client.url(), stall_timeout = ?cfg.stall_timeout, "connecting to the stream");
     loop {
         if shutdown.is_triggered() {
             return Ok(End::Shutdown);
