@@ -606,3 +606,94 @@ async fn v2_end_to_end_from_rules_to_enriched_output() {
         }
     }
 }
+
+/// `produce --api v2` into `topic`, running until signalled.
+fn spawn_v2(server: &StandIn, topic: &str, extra: &[&str]) -> tokio::process::Child {
+    let (brokers, url) = (brokers(), server.v2_url());
+    let mut args = vec![
+        "produce",
+        "--api",
+        "v2",
+        "--brokers",
+        &brokers,
+        "--topic",
+        topic,
+        "--stream-url",
+        &url,
+        "--stats-interval",
+        "0s",
+    ];
+    args.extend_from_slice(extra);
+    tweetpipe(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tweetpipe")
+}
+
+async fn stop(child: tokio::process::Child) -> (Option<i32>, String) {
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id().unwrap() as i32, libc::SIGTERM) };
+    let out = tokio::time::timeout(LIMIT, child.wait_with_output())
+        .await
+        .expect("stops after SIGTERM")
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn v2_a_second_instance_waits_and_never_knocks_the_first_off() {
+    // An account allowing one connection: the first tweetpipe holds the stream; a second one
+    // with the same token gets 429 TooManyConnections and must wait on the rate-limit ladder,
+    // leaving the first connected (v1.1 would have dropped the older connection instead).
+    let sent = v2_tweets(20, 1_650_000_000_000_000_000, "t");
+    let mut actions: Vec<Action> = sent.iter().cloned().map(Action::Record).collect();
+    actions.push(Action::Stall);
+    let server = StandIn::start(vec![Conn::ok(actions)], Creds::test()).await;
+    server.limit_v2_connections(1);
+    let topic = topic("v2second");
+
+    let first = spawn_v2(&server, &topic, &[]);
+    assert!(server.wait_for_connections(1, LIMIT).await);
+    // The topic exists once produce connects to the stream; all 20 arrive.
+    assert_eq!(
+        read_topic(&topic, sent.len(), LIMIT).await.len(),
+        sent.len()
+    );
+
+    let second = spawn_v2(&server, &topic, &["--backoff-rate-limit-initial", "200ms"]);
+    assert!(
+        server.wait_for_connections(4, LIMIT).await,
+        "three attempts"
+    );
+    let (code, second_err) = stop(second).await;
+    assert_eq!(code, Some(0), "{second_err}");
+    // The third answer may still be on its way when the signal lands.
+    assert!(
+        second_err
+            .lines()
+            .filter(|l| l.contains("TooManyConnections"))
+            .count()
+            >= 2,
+        "{second_err}"
+    );
+
+    let seen = server.seen();
+    assert_eq!(
+        seen.iter().filter(|s| s.script_index.is_some()).count(),
+        1,
+        "only the first instance ever got the stream"
+    );
+    // The second's attempts: the rate-limit ladder, doubling from 200 ms.
+    assert!(seen[2].at - seen[1].at >= Duration::from_millis(200));
+    assert!(seen[3].at - seen[2].at >= Duration::from_millis(400));
+
+    let (code, first_err) = stop(first).await;
+    assert_eq!(code, Some(0), "{first_err}");
+    assert!(first_err.contains("reconnects=0"), "{first_err}");
+    assert!(first_err.contains("delivered=20"), "{first_err}");
+    assert_each_once(&read_topic(&topic, sent.len(), LIMIT).await, &sent, 2);
+}

@@ -298,6 +298,8 @@ impl StandIn {
             next_rule_id: AtomicUsize::new(1_500_000_000_000_000_001),
             history: Mutex::new(Vec::new()),
             backfill_refused: AtomicBool::new(false),
+            v2_open: AtomicUsize::new(0),
+            v2_limit: AtomicUsize::new(usize::MAX),
         });
         let accept = tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
         Ok(StandIn {
@@ -339,6 +341,13 @@ impl StandIn {
                 tag: tag.map(str::to_string),
             });
         id
+    }
+
+    /// From now on, at most `n` v2 streams may be open at once; one more gets Twitter's
+    /// `429 TooManyConnections` (without using up a script entry), as on an account allowing
+    /// one connection.
+    pub fn limit_v2_connections(&self, n: usize) {
+        self.shared.v2_limit.store(n, Ordering::SeqCst);
     }
 
     /// From now on, answer `backfill_minutes` as Twitter does for accounts without backfill.
@@ -389,6 +398,18 @@ struct Shared {
     next_rule_id: AtomicUsize,
     history: History,
     backfill_refused: AtomicBool,
+    /// v2 streams open now, and how many the "account" allows.
+    v2_open: AtomicUsize,
+    v2_limit: AtomicUsize,
+}
+
+/// One open v2 stream, counted until dropped.
+struct OpenStream<'a>(&'a AtomicUsize);
+
+impl Drop for OpenStream<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Shared {
@@ -542,8 +563,16 @@ async fn serve_v2(mut stream: TcpStream, shared: Arc<Shared>, request: Request) 
         }
     });
     let backfill_ok = !matches!(backfill, Some(Err(_)));
-    let script_index =
-        (auth.is_ok() && is_stream && backfill_ok).then(|| shared.next_script_index());
+    // Counted before the script is consulted: a refused connection uses no entry.
+    let open = (auth.is_ok() && is_stream && backfill_ok).then(|| {
+        let before = shared.v2_open.fetch_add(1, Ordering::SeqCst);
+        (
+            OpenStream(&shared.v2_open),
+            before < shared.v2_limit.load(Ordering::SeqCst),
+        )
+    });
+    let too_many = matches!(open, Some((_, false)));
+    let script_index = matches!(open, Some((_, true))).then(|| shared.next_script_index());
     shared.record(Seen {
         at: request.at,
         method: request.method.clone(),
@@ -580,6 +609,10 @@ async fn serve_v2(mut stream: TcpStream, shared: Arc<Shared>, request: Request) 
             let dry_run = lookup(&params, "dry_run") == Some("true");
             let (status, body) = change_rules(&shared, &request.body, dry_run);
             write_simple(&mut stream, status, Some(&body.to_string())).await
+        }
+        (V2_STREAM_PATH, "GET") if too_many => {
+            let conn = Conn::too_many_connections();
+            write_simple(&mut stream, 429, conn.body.as_deref()).await
         }
         (V2_STREAM_PATH, "GET") => match (backfill, script_index) {
             (Some(Err(message)), _) => {
