@@ -105,6 +105,12 @@ async fn v2_stream_reaches_the_topic_keyed_by_data_id() {
         if i % 50 == 0 {
             actions.push(Action::KeepAlive);
         }
+        if i == 250 {
+            // An error object that does not end the stream: logged, counted, not produced.
+            actions.push(Action::Record(
+                br#"{"errors":[{"title":"ConnectionException","detail":"A rule could not be applied for a moment.","type":"https://api.twitter.com/2/problems/streaming-connection"}]}"#.to_vec(),
+            ));
+        }
     }
     let server = StandIn::start(vec![Conn::ok(actions).gzip()], Creds::test()).await;
     let topic = topic("v2e2e");
@@ -130,6 +136,9 @@ async fn v2_stream_reaches_the_topic_keyed_by_data_id() {
     assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
     assert!(run.stderr.contains("TRACE"), "trace logging is on");
     no_bearer_in(&run.stderr);
+    assert!(run.stderr.contains("stream_errors=1"), "{}", run.stderr);
+    assert!(run.stderr.contains("rule could not be applied"));
+    assert!(run.stderr.contains("reconnects=0"));
     assert!(
         run.stderr.contains("stall_timeout=30s"),
         "v2's default stall timeout: {}",

@@ -122,7 +122,7 @@ pub async fn run(
                 // says nothing about the stream itself.
                 memory.backfill_refused = true;
                 tracing::warn!(
-                    "Twitter refused backfill_minutes (this account's access level does not include it); reconnecting without backfill from now on, so tweets of a gap are lost. Server said: {said:?}"
+                    "Twitter refused backfill_minutes (this account's access level does not include it, it seems); reconnecting without backfill from now on, so the tweets of a gap are lost. Server said: {said:?}"
                 );
             }
             Outcome::Retry(class, why) => {
@@ -165,8 +165,11 @@ async fn connection(
         .store(status as u64, std::sync::atomic::Ordering::Relaxed);
     if status != 200 {
         let said = body_snippet(resp.into_body()).await;
-        if backfill.is_some() && (400..500).contains(&status) && said.contains("backfill") {
-            return Outcome::BackfillRefused(said);
+        // Twitter answers a parameter the account may not use with 400 or 403. Whatever the
+        // wording, the next attempt goes without backfill: if something else was wrong, that
+        // attempt gets the same status and the fatal hint below.
+        if backfill.is_some() && matches!(status, 400 | 403) {
+            return Outcome::BackfillRefused(format!("HTTP {status}: {said}"));
         }
         let hint = if client.is_v2() {
             fatal_status_hint_v2(status)
