@@ -213,15 +213,9 @@ pub enum RulesCommand {
         api: RulesArgs,
     },
     /// Make the server's rules equal to a file: delete those not in it, add those missing.
-    ///
-    /// The file is TOML, one `[[rule]]` table per rule (`tag` is optional):
-    ///
-    ///     [[rule]]
-    ///     value = "cat has:images -is:retweet"
-    ///     tag = "cats"
-    ///
-    /// A rule counts as present when a server rule has the same value and tag.
-    #[command(verbatim_doc_comment)]
+    // The long help is a string, not doc lines: its indented TOML example would be compiled
+    // as a Rust doctest.
+    #[command(long_about = SYNC_LONG_HELP)]
     Sync {
         /// The rules file (TOML, see above).
         #[arg(long, value_name = "PATH")]
@@ -234,6 +228,17 @@ pub enum RulesCommand {
         api: RulesArgs,
     },
 }
+
+const SYNC_LONG_HELP: &str =
+    "Make the server's rules equal to a file: delete those not in it, add those missing.
+
+The file is TOML, one `[[rule]]` table per rule (`tag` is optional):
+
+    [[rule]]
+    value = \"cat has:images -is:retweet\"
+    tag = \"cats\"
+
+A rule counts as present when a server rule has the same value and tag.";
 
 /// Where the rules live and how to authenticate.
 #[derive(Debug, Clone, Args)]
