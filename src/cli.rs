@@ -46,7 +46,12 @@ pub enum Command {
     /// in-sync replica has acknowledged it.
     ///
     /// Credentials come from the environment (TWITTER_CONSUMER_KEY, TWITTER_CONSUMER_SECRET,
-    /// TWITTER_ACCESS_TOKEN, TWITTER_ACCESS_TOKEN_SECRET) or from --env-file.
+    /// TWITTER_ACCESS_TOKEN, TWITTER_ACCESS_TOKEN_SECRET; with --api v2, TWITTER_BEARER_TOKEN)
+    /// or from --env-file.
+    ///
+    /// With --api v2 the stream is `GET /2/tweets/search/stream`, filtered by the rules stored
+    /// on Twitter (manage them with `tweetpipe rules`, or let --track set one rule per term).
+    /// A reconnect asks for backfill of the gap and drops the tweets it repeats.
     ///
     /// Exit codes: 0 clean stop; 2 usage or configuration error; 1 runtime failure or any
     /// accepted record not delivered.
@@ -64,6 +69,14 @@ pub enum Command {
     /// Create or describe the topic (partitions, replication factor, retention).
     #[command(subcommand)]
     Topic(TopicCommand),
+
+    /// Manage the API v2 filtered stream's rules on Twitter (list, add, delete, sync from a
+    /// file). The bearer token comes from TWITTER_BEARER_TOKEN or --env-file.
+    ///
+    /// Every change can be tried first with --dry-run: Twitter validates it and reports what
+    /// would happen (meta.summary, and each rule's error) without changing anything.
+    #[command(subcommand)]
+    Rules(RulesCommand),
 
     /// Print a shell completion script to stdout, e.g.
     /// `tweetpipe completions bash > /etc/bash_completion.d/tweetpipe`.
@@ -170,6 +183,89 @@ pub struct TopicDescribeArgs {
     pub kafka: KafkaArgs,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Print the rules the stream filters by: id, value and tag, one per line.
+    List(RulesArgs),
+    /// Add one rule, e.g. `tweetpipe rules add 'cat has:images -is:retweet' --tag cats`.
+    Add {
+        /// The rule, in Twitter's rule syntax (up to 512 characters on most access levels).
+        value: String,
+        /// A label echoed in each matching tweet's `matching_rules`.
+        #[arg(long)]
+        tag: Option<String>,
+        /// Send the change with `dry_run=true`: Twitter validates it and reports what would
+        /// happen, and changes nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        api: RulesArgs,
+    },
+    /// Delete rules, each given by its id (all digits) or by its exact value.
+    Delete {
+        #[arg(required = true, value_name = "ID|VALUE")]
+        rules: Vec<String>,
+        /// Send the change with `dry_run=true`: Twitter validates it and reports what would
+        /// happen, and changes nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        api: RulesArgs,
+    },
+    /// Make the server's rules equal to a file: delete those not in it, add those missing.
+    // The long help is a string, not doc lines: its indented TOML example would be compiled
+    // as a Rust doctest.
+    #[command(long_about = SYNC_LONG_HELP)]
+    Sync {
+        /// The rules file (TOML, see above).
+        #[arg(long, value_name = "PATH")]
+        file: PathBuf,
+        /// Send the change with `dry_run=true`: Twitter validates it and reports what would
+        /// happen, and changes nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        api: RulesArgs,
+    },
+}
+
+const SYNC_LONG_HELP: &str =
+    "Make the server's rules equal to a file: delete those not in it, add those missing.
+
+The file is TOML, one `[[rule]]` table per rule (`tag` is optional):
+
+    [[rule]]
+    value = \"cat has:images -is:retweet\"
+    tag = \"cats\"
+
+A rule counts as present when a server rule has the same value and tag.";
+
+/// Where the rules live and how to authenticate.
+#[derive(Debug, Clone, Args)]
+pub struct RulesArgs {
+    /// The v2 stream endpoint; its rules are at this URL plus `/rules`.
+    #[arg(long, default_value = V2_STREAM_URL)]
+    pub stream_url: String,
+
+    /// Read TWITTER_BEARER_TOKEN from this file of KEY=VALUE lines (the environment wins).
+    #[arg(long, value_name = "PATH")]
+    pub env_file: Option<PathBuf>,
+}
+
+pub const V1_STREAM_URL: &str = "https://stream.twitter.com/1.1/statuses/filter.json";
+pub const V2_STREAM_URL: &str = "https://api.twitter.com/2/tweets/search/stream";
+
+/// Which streaming API `produce` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Api {
+    /// `POST statuses/filter`, OAuth 1.0a user context (retired by Twitter).
+    #[value(name = "1.1")]
+    V1_1,
+    /// `GET /2/tweets/search/stream`, bearer token, server-side rules.
+    #[value(name = "v2")]
+    V2,
+}
+
 /// Where the Kafka cluster and topic are.
 #[derive(Debug, Clone, Args)]
 pub struct KafkaArgs {
@@ -271,7 +367,13 @@ pub struct ProduceArgs {
     #[command(flatten)]
     pub kafka: KafkaArgs,
 
-    /// Keywords to track, comma separated (statuses/filter `track`, up to 400).
+    /// Streaming API: `1.1` (statuses/filter) or `v2` (the filtered stream).
+    #[arg(long, value_enum, default_value_t = Api::V1_1, env = "TWEETPIPE_API", help_heading = "Source")]
+    pub api: Api,
+
+    /// Keywords to track, comma separated (statuses/filter `track`, up to 400). With --api v2:
+    /// shorthand that, before connecting, makes the stream's rules one rule per term (value and
+    /// tag = the term), deleting any other rule.
     #[arg(long, help_heading = "Filter")]
     pub track: Option<String>,
 
@@ -292,13 +394,52 @@ pub struct ProduceArgs {
     #[arg(long, help_heading = "Filter")]
     pub delimited_length: bool,
 
-    /// Streaming endpoint. `http://` works too (local test servers, proxies).
+    /// Streaming endpoint. `http://` works too (local test servers, proxies). Default:
+    /// https://stream.twitter.com/1.1/statuses/filter.json, or with --api v2
+    /// https://api.twitter.com/2/tweets/search/stream (whose rules are at this URL + `/rules`).
+    #[arg(long, value_name = "URL", help_heading = "Source")]
+    pub stream_url: Option<String>,
+
+    /// v2: objects to expand into `includes` (comma separated). The default gives the consumer
+    /// each tweet's author and the original of a retweet or quote.
     #[arg(
         long,
-        default_value = "https://stream.twitter.com/1.1/statuses/filter.json",
-        help_heading = "Source"
+        default_value = "author_id,referenced_tweets.id",
+        help_heading = "API v2"
     )]
-    pub stream_url: String,
+    pub expansions: String,
+
+    /// v2: tweet fields to ask for. The default is what the consumer reads: time, author,
+    /// language, entities, references, and the full text of long tweets.
+    #[arg(
+        long,
+        default_value = "created_at,author_id,lang,entities,referenced_tweets,note_tweet",
+        help_heading = "API v2"
+    )]
+    pub tweet_fields: String,
+
+    /// v2: user fields to ask for (for the expanded authors).
+    #[arg(long, default_value = "username", help_heading = "API v2")]
+    pub user_fields: String,
+
+    /// v2: never ask for `backfill_minutes` on reconnect (it is also dropped by itself, after
+    /// one warning, when Twitter refuses it for the account).
+    #[arg(long, help_heading = "API v2")]
+    pub no_backfill: bool,
+
+    /// v2: how long a produced tweet's id is remembered to drop the copies backfill repeats.
+    /// Must exceed the 5 minutes backfill reaches back.
+    #[arg(long, default_value = "10m", value_parser = parse_duration, value_name = "DURATION", help_heading = "API v2")]
+    pub dedup_window: Duration,
+
+    /// v2: at most this many ids are remembered (oldest forgotten first; ~50 bytes each).
+    #[arg(
+        long,
+        default_value_t = 1_000_000,
+        value_name = "IDS",
+        help_heading = "API v2"
+    )]
+    pub dedup_capacity: usize,
 
     /// Read credentials from this file of KEY=VALUE lines (variables already set in the
     /// environment win, as with dotenv).
@@ -390,9 +531,11 @@ pub struct ProduceArgs {
     #[arg(long, default_value_t = 1024 * 1024, value_name = "BYTES", help_heading = "Pipeline")]
     pub max_record_bytes: usize,
 
-    /// Reconnect when no byte (not even a keep-alive) arrived for this long.
-    #[arg(long, default_value = "90s", value_parser = parse_duration, value_name = "DURATION", help_heading = "Reconnect")]
-    pub stall_timeout: Duration,
+    /// Reconnect when no byte (not even a keep-alive) arrived for this long. Default: 90s on
+    /// v1.1 (keep-alives every 30 s), 30s on v2 (keep-alives every 20 s: one late one is
+    /// tolerated, a missing one is not).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION", help_heading = "Reconnect")]
+    pub stall_timeout: Option<Duration>,
 
     /// Network errors: the wait grows linearly by this step…
     #[arg(long, default_value = "250ms", value_parser = parse_duration, value_name = "DURATION", help_heading = "Reconnect")]

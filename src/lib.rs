@@ -2,7 +2,8 @@
 //! ours (`consume`). `main.rs` only parses arguments and maps errors to exit codes; everything
 //! else lives in these modules:
 //!
-//! - [`twitter`]: the stream client (OAuth, HTTP, framing, back-off) and file replay;
+//! - [`twitter`]: the stream client (OAuth or bearer token, HTTP, framing, back-off), the v2
+//!   stream's rules, and file replay;
 //! - [`pipeline`]: the bounded channel, intake, stats, shutdown, and the `produce` and
 //!   `consume` commands;
 //! - [`kafka`]: connecting, topics, partitioning, the batching producer, group offsets and
@@ -41,6 +42,7 @@ pub fn run(cli: cli::Cli) -> Result<()> {
         cli::Command::Produce(args) => runtime.block_on(pipeline::produce::run(*args)),
         cli::Command::Consume(args) => runtime.block_on(pipeline::consume::run(*args)),
         cli::Command::Topic(cmd) => runtime.block_on(kafka::admin::run(cmd)),
+        cli::Command::Rules(cmd) => runtime.block_on(twitter::rules::run(cmd)),
         cli::Command::Completions { .. } | cli::Command::Man { .. } => {
             unreachable!("handled above")
         }

@@ -1,13 +1,16 @@
 //! Where messages enter the pipeline: classify, count, key, and offer to the channel.
 //!
 //! Shared by the live stream (which must never wait, so a full channel goes to the overflow
-//! policy) and by file replay (which waits, since a file does not run away).
+//! policy) and by file replay (which waits, since a file does not run away). With a
+//! [`Dedup`] (the v2 stream, whose backfill repeats tweets), a tweet whose id went into the
+//! channel recently is counted and dropped here.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 
 use super::channel::Sender;
+use super::dedup::Dedup;
 use super::overflow::Overflow;
 use super::record::RawRecord;
 use super::stats::Stats;
@@ -31,6 +34,7 @@ pub struct Intake {
     pub stats: Arc<Stats>,
     limit: Option<u64>,
     accepted: u64,
+    dedup: Option<Dedup>,
 }
 
 impl Intake {
@@ -47,7 +51,14 @@ impl Intake {
             stats,
             limit,
             accepted: 0,
+            dedup: None,
         }
+    }
+
+    /// Drop tweets whose id went into the channel recently (see [`Dedup`]).
+    pub fn with_dedup(mut self, dedup: Dedup) -> Self {
+        self.dedup = Some(dedup);
+        self
     }
 
     pub fn limit_reached(&self) -> bool {
@@ -56,10 +67,17 @@ impl Intake {
 
     /// Classifies `bytes` and builds the record to forward, or `None` for control messages
     /// that are only logged and counted. Disconnect messages are returned to the caller.
-    pub fn prepare(&self, bytes: Bytes) -> Prepared {
+    pub fn prepare(&mut self, bytes: Bytes) -> Prepared {
         let msg = message::classify(&bytes);
         let key = match &msg {
             Message::Tweet { id_str } => {
+                let id = &bytes[id_str.clone()];
+                if let Some(d) = self.dedup.as_mut() {
+                    if d.seen(id, std::time::Instant::now()) {
+                        Stats::add(&self.stats.duplicates, 1);
+                        return Prepared::Duplicate;
+                    }
+                }
                 Stats::add(&self.stats.tweets, 1);
                 Some(bytes.slice(id_str.clone()))
             }
@@ -103,6 +121,18 @@ impl Intake {
                 tracing::warn!(code, %reason, meaning = message::disconnect_meaning(*code), "disconnect message from Twitter");
                 return Prepared::Control(msg);
             }
+            Message::StreamError(e) => {
+                Stats::add(&self.stats.stream_errors, 1);
+                tracing::warn!(
+                    title = %e.title,
+                    disconnect_type = %e.disconnect_type,
+                    connection_issue = %e.connection_issue,
+                    problem = %e.kind,
+                    "error object in the stream: {}",
+                    e.detail
+                );
+                return Prepared::Control(msg);
+            }
         };
         Prepared::Record(RawRecord {
             key,
@@ -115,14 +145,27 @@ impl Intake {
     /// Live path: never waits.
     pub fn offer(&mut self, record: RawRecord) -> Flow {
         let size = record.size() as u64;
+        // Remembered only once accepted (channel or spill): a tweet that was dropped may
+        // come back with a backfill, and should then get through.
+        let key = self.dedup.as_ref().and(record.key.clone());
         if let Some(spill) = &self.spill {
             return match spill.offer_live(&self.sender, record) {
-                Offered::Channel | Offered::Spilled => self.count(size),
+                Offered::Channel | Offered::Spilled => {
+                    if let (Some(d), Some(k)) = (self.dedup.as_mut(), key) {
+                        d.insert(&k, std::time::Instant::now());
+                    }
+                    self.count(size)
+                }
                 Offered::Dropped => Flow::Continue,
             };
         }
         match self.sender.try_send(record) {
-            Ok(()) => self.count(size),
+            Ok(()) => {
+                if let (Some(d), Some(k)) = (self.dedup.as_mut(), key) {
+                    d.insert(&k, std::time::Instant::now());
+                }
+                self.count(size)
+            }
             Err(record) => {
                 self.overflow.handle(record);
                 Flow::Continue
@@ -157,4 +200,6 @@ impl Intake {
 pub enum Prepared {
     Record(RawRecord),
     Control(Message),
+    /// A tweet produced recently (see [`Dedup`]): counted, not forwarded.
+    Duplicate,
 }

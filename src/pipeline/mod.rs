@@ -7,6 +7,7 @@
 
 pub mod channel;
 pub mod consume;
+pub mod dedup;
 pub mod intake;
 pub mod overflow;
 pub mod produce;

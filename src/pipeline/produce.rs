@@ -13,10 +13,11 @@ use rskafka::client::partition::Compression;
 use tokio::sync::watch;
 
 use super::channel;
+use super::dedup::Dedup;
 use super::intake::Intake;
 use super::shutdown::Shutdown;
 use super::stats::{self, Stats};
-use crate::cli::{CompressionArg, ProduceArgs};
+use crate::cli::{Api, CompressionArg, ProduceArgs, V1_STREAM_URL, V2_STREAM_URL};
 use crate::error::{Error, Result};
 use crate::kafka::security::Security;
 use crate::kafka::{
@@ -25,14 +26,20 @@ use crate::kafka::{
 };
 use crate::spill::{drain, Spill, SpillConfig};
 use crate::twitter::backoff::BackoffPolicy;
-use crate::twitter::client::{Filter, StreamClient};
-use crate::twitter::credentials::Credentials;
+use crate::twitter::client::{Filter, StreamClient, V2Fields};
+use crate::twitter::credentials::{BearerToken, Credentials};
 use crate::twitter::framer::Framing;
 use crate::twitter::replay;
+use crate::twitter::rules::{self, RulesApi};
 use crate::twitter::stream::{self, End, StreamConfig};
 
 enum Source {
-    Stream(Box<StreamClient>, StreamConfig),
+    /// The live stream; for v2 with --track, the rules to sync before connecting.
+    Stream(
+        Box<StreamClient>,
+        StreamConfig,
+        Option<Box<(RulesApi, Vec<rules::WantedRule>)>>,
+    ),
     File(std::path::PathBuf),
 }
 
@@ -58,10 +65,38 @@ pub async fn run(args: ProduceArgs) -> Result<()> {
         !args.kafka.kafka_timeout.is_zero(),
         "--kafka-timeout must be more than 0",
     )?;
+    let v2 = args.api == Api::V2;
+    let stall_timeout = args.stall_timeout.unwrap_or(if v2 {
+        Duration::from_secs(30)
+    } else {
+        Duration::from_secs(90)
+    });
     check(
-        !args.stall_timeout.is_zero(),
+        !stall_timeout.is_zero(),
         "--stall-timeout must be more than 0",
     )?;
+    if v2 {
+        check(
+            args.dedup_window > stream::MAX_BACKFILL,
+            "--dedup-window must be longer than 5m, the most a backfill repeats",
+        )?;
+        check(
+            args.dedup_capacity >= 1,
+            "--dedup-capacity must be at least 1",
+        )?;
+        for (flag, set) in [
+            ("--follow", args.follow.is_some()),
+            ("--locations", args.locations.is_some()),
+            ("--language", args.language.is_some()),
+            ("--delimited-length", args.delimited_length),
+        ] {
+            if set {
+                return Err(Error::usage(format!(
+                    "{flag} is a v1.1 statuses/filter parameter; with --api v2 the stream is filtered by rules: write it as a rule (e.g. from:USER, lang:en, has:geo) with `tweetpipe rules add` or `tweetpipe rules sync`"
+                )));
+            }
+        }
+    }
     check(
         args.max_records != Some(0),
         "--max-records must be at least 1",
@@ -79,6 +114,31 @@ pub async fn run(args: ProduceArgs) -> Result<()> {
             }
             Source::File(path.clone())
         }
+        None if v2 => {
+            let token = BearerToken::load(args.env_file.as_deref())?;
+            let url = args.stream_url.as_deref().unwrap_or(V2_STREAM_URL);
+            let fields = V2Fields {
+                expansions: args.expansions.clone(),
+                tweet_fields: args.tweet_fields.clone(),
+                user_fields: args.user_fields.clone(),
+            };
+            let client = StreamClient::new_v2(url, &fields, token.clone())?;
+            let track = match &args.track {
+                Some(t) => Some(Box::new((
+                    RulesApi::new(url, token)?,
+                    rules::track_rules(t)?,
+                ))),
+                None => None,
+            };
+            let cfg = StreamConfig {
+                stall_timeout,
+                max_record_bytes: args.max_record_bytes,
+                backoff: backoff_policy(&args),
+                framing: Framing::Crlf,
+                backfill: !args.no_backfill,
+            };
+            Source::Stream(Box::new(client), cfg, track)
+        }
         None => {
             let creds = Credentials::load(args.env_file.as_deref())?;
             let filter = Filter {
@@ -88,25 +148,20 @@ pub async fn run(args: ProduceArgs) -> Result<()> {
                 language: args.language.clone(),
                 delimited_length: args.delimited_length,
             };
-            let client = StreamClient::new(&args.stream_url, &filter, creds)?;
+            let url = args.stream_url.as_deref().unwrap_or(V1_STREAM_URL);
+            let client = StreamClient::new(url, &filter, creds)?;
             let cfg = StreamConfig {
-                stall_timeout: args.stall_timeout,
+                stall_timeout,
                 max_record_bytes: args.max_record_bytes,
-                backoff: BackoffPolicy {
-                    network_step: args.backoff_network_step,
-                    network_max: args.backoff_network_max,
-                    http_initial: args.backoff_http_initial,
-                    http_max: args.backoff_http_max,
-                    rate_limit_initial: args.backoff_rate_limit_initial,
-                    rate_limit_max: args.backoff_rate_limit_max,
-                },
+                backoff: backoff_policy(&args),
                 framing: if args.delimited_length {
                     Framing::Length
                 } else {
                     Framing::Crlf
                 },
+                backfill: false,
             };
-            Source::Stream(Box::new(client), cfg)
+            Source::Stream(Box::new(client), cfg, None)
         }
     };
     let compression = match args.compression {
@@ -132,6 +187,15 @@ pub async fn run(args: ProduceArgs) -> Result<()> {
     };
     let shutdown = Shutdown::new();
     shutdown.listen_for_signals();
+
+    // --track in v2 mode: the stream's rules become one per term before anything else
+    // connects, so a rejected term is an error before Kafka is touched.
+    if let Source::Stream(_, _, Some(track)) = &source {
+        let (api, wanted) = &**track;
+        for line in api.sync(wanted, false).await? {
+            tracing::info!("rules: {line}");
+        }
+    }
 
     let timeout = args.kafka.kafka_timeout;
     let (tx, rx) = channel::channel(args.channel_capacity, args.channel_bytes);
@@ -177,8 +241,11 @@ pub async fn run(args: ProduceArgs) -> Result<()> {
     let fsyncer = spill.as_ref().map(|s| s.spawn_fsync());
 
     let mut intake = Intake::new(tx, stats.clone(), args.max_records, spill.clone());
+    if v2 && args.from_file.is_none() {
+        intake = intake.with_dedup(Dedup::new(args.dedup_window, args.dedup_capacity));
+    }
     let ended = match &source {
-        Source::Stream(client, cfg) => stream::run(client, cfg, &mut intake, &shutdown).await,
+        Source::Stream(client, cfg, _) => stream::run(client, cfg, &mut intake, &shutdown).await,
         Source::File(path) => {
             replay::run(path, args.max_record_bytes, &mut intake, &shutdown).await
         }
@@ -380,6 +447,17 @@ async fn open_producer(
     kafka::client::partition_clients(&client, &side.topic, partitions, side.timeout)
         .await
         .map_err(classify)
+}
+
+fn backoff_policy(args: &ProduceArgs) -> BackoffPolicy {
+    BackoffPolicy {
+        network_step: args.backoff_network_step,
+        network_max: args.backoff_network_max,
+        http_initial: args.backoff_http_initial,
+        http_max: args.backoff_http_max,
+        rate_limit_initial: args.backoff_rate_limit_initial,
+        rate_limit_max: args.backoff_rate_limit_max,
+    }
 }
 
 fn check(ok: bool, msg: &str) -> Result<()> {

@@ -39,6 +39,12 @@ pub struct Stats {
     pub limit_track: AtomicU64,
     pub warnings: AtomicU64,
     pub disconnects: AtomicU64,
+    /// v2 error objects read inside the stream (`operational-disconnect`, …).
+    pub stream_errors: AtomicU64,
+    /// Tweets not produced again because their id was produced recently (v2 backfill).
+    pub duplicates: AtomicU64,
+    /// Connections opened with `backfill_minutes`.
+    pub backfills: AtomicU64,
     pub reconnects: AtomicU64,
     pub last_http_status: AtomicU64,
     pub produce_requests: AtomicU64,
@@ -93,6 +99,7 @@ pub fn spawn_reporter(
                 spilled = Stats::get(&stats.spilled),
                 drained = Stats::get(&stats.drained),
                 spill_mb = format!("{:.1}", Stats::get(&stats.spill_bytes) as f64 / 1e6),
+                duplicates = Stats::get(&stats.duplicates),
                 failed = Stats::get(&stats.failed),
                 reconnects = Stats::get(&stats.reconnects),
                 last_http_status = Stats::get(&stats.last_http_status),
@@ -128,6 +135,9 @@ pub fn log_summary(stats: &Stats, elapsed: Duration) {
         limit_notices = Stats::get(&stats.limit_notices),
         warnings = Stats::get(&stats.warnings),
         disconnects = Stats::get(&stats.disconnects),
+        stream_errors = Stats::get(&stats.stream_errors),
+        duplicates_dropped = Stats::get(&stats.duplicates),
+        backfills = Stats::get(&stats.backfills),
         reconnects = Stats::get(&stats.reconnects),
         produce_requests = Stats::get(&stats.produce_requests),
         produce_retries = Stats::get(&stats.produce_retries),

@@ -1,4 +1,5 @@
-//! The four OAuth 1.0a credentials, taken only from the environment or an env file.
+//! The credentials: the four OAuth 1.0a ones of the v1.1 stream, or the app's bearer token
+//! (OAuth 2.0 app-only) of API v2, taken only from the environment or an env file.
 //!
 //! Credentials never come from flags (they would land in shell history and `ps`), and their
 //! `Debug` form is redacted so no log line or error can carry them.
@@ -13,6 +14,7 @@ pub const CONSUMER_KEY: &str = "TWITTER_CONSUMER_KEY";
 pub const CONSUMER_SECRET: &str = "TWITTER_CONSUMER_SECRET";
 pub const ACCESS_TOKEN: &str = "TWITTER_ACCESS_TOKEN";
 pub const ACCESS_TOKEN_SECRET: &str = "TWITTER_ACCESS_TOKEN_SECRET";
+pub const BEARER_TOKEN: &str = "TWITTER_BEARER_TOKEN";
 
 #[derive(Clone)]
 pub struct Credentials {
@@ -25,6 +27,49 @@ pub struct Credentials {
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Credentials { <redacted> }")
+    }
+}
+
+/// The v2 app-only bearer token. Only [`BearerToken::header`] reveals it, to build the
+/// `Authorization` header; `Debug` and `Display` are redacted.
+#[derive(Clone)]
+pub struct BearerToken(String);
+
+impl fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BearerToken(<redacted>)")
+    }
+}
+
+impl BearerToken {
+    /// Reads `TWITTER_BEARER_TOKEN`; the environment wins over the env file, as with dotenv.
+    pub fn load(env_file: Option<&Path>) -> Result<Self> {
+        let from_file = match env_file {
+            Some(path) => parse_env_file(path)?.remove(BEARER_TOKEN),
+            None => None,
+        };
+        let token = std::env::var(BEARER_TOKEN)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .or(from_file.filter(|v| !v.trim().is_empty()))
+            .ok_or_else(|| {
+                Error::usage(format!(
+                    "missing Twitter credential {BEARER_TOKEN} (API v2 uses the app's bearer token): export it in the environment or put a {BEARER_TOKEN}=value line in a file given with --env-file"
+                ))
+            })?;
+        let token = token.trim().to_string();
+        // A token that cannot go into an HTTP header would only fail later, less clearly.
+        if !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Error::usage(format!(
+                "{BEARER_TOKEN} holds characters a bearer token cannot have (spaces, control characters or non-ASCII); copy it again from the developer portal"
+            )));
+        }
+        Ok(BearerToken(token))
+    }
+
+    /// The `Authorization` header value. The only way to see the token.
+    pub fn header(&self) -> String {
+        format!("Bearer {}", self.0)
     }
 }
 
@@ -121,6 +166,13 @@ mod tests {
         assert_eq!(vars["A"], "1");
         assert_eq!(vars["B"], "two words");
         assert_eq!(vars["C"], "x=y");
+    }
+
+    #[test]
+    fn bearer_debug_is_redacted() {
+        let t = BearerToken("AAAAtoken-value".into());
+        assert!(!format!("{t:?}").contains("token-value"));
+        assert_eq!(t.header(), "Bearer AAAAtoken-value");
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! Everything about Twitter's side of `produce`: credentials, OAuth 1.0a signing, the HTTP
-//! stream connection, framing the byte stream into messages, classifying them, and the
-//! documented reconnect back-off. It knows nothing about Kafka: what it yields is handed to
+//! Everything about Twitter's side of `produce`: credentials, OAuth 1.0a signing (v1.1) and
+//! bearer tokens (v2), the HTTP stream connection, the v2 stream's rules, framing the byte
+//! stream into messages, classifying them, and the documented reconnect back-off. It knows nothing about Kafka: what it yields is handed to
 //! the pipeline's channel.
 
 pub mod backoff;
@@ -10,5 +10,6 @@ pub mod framer;
 pub mod message;
 pub mod oauth;
 pub mod replay;
+pub mod rules;
 pub mod scan;
 pub mod stream;

@@ -4,15 +4,22 @@
 //! pipeline (which never blocks) before the next read. Every way a connection can end maps to
 //! one back-off class, or to a fatal error for the statuses and disconnects that retrying
 //! cannot fix.
+//!
+//! On the v2 stream two more things happen here. Error objects inside the stream are acted
+//! on (`operational-disconnect`: reconnect now, the server is closing this connection anyway).
+//! And a reconnect asks for `backfill_minutes` covering the time since the last byte we read
+//! (at most the 5 minutes Twitter keeps), so a short outage loses nothing; accounts without
+//! backfill get a refusal, which is reported once and never asked again. The tweets backfill
+//! repeats are dropped by the intake's [`crate::pipeline::dedup::Dedup`].
 
 use std::io::Write;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use flate2::write::GzDecoder;
 use http_body_util::BodyExt;
 
 use super::backoff::{Backoff, BackoffPolicy, ErrorClass};
-use super::client::{fatal_status_hint, StreamClient};
+use super::client::{fatal_status_hint, fatal_status_hint_v2, StreamClient};
 use super::framer::{Frame, Framer, Framing};
 use super::message::{self, Message};
 use crate::error::{Error, Result};
@@ -26,7 +33,12 @@ pub struct StreamConfig {
     pub max_record_bytes: usize,
     pub backoff: BackoffPolicy,
     pub framing: Framing,
+    /// v2 only: ask for `backfill_minutes` when reconnecting.
+    pub backfill: bool,
 }
+
+/// The most `backfill_minutes` Twitter accepts.
+pub const MAX_BACKFILL: Duration = Duration::from_secs(5 * 60);
 
 /// Why the source stopped reading, when it stopped without an error.
 #[derive(Debug, PartialEq, Eq)]
@@ -43,6 +55,22 @@ enum Outcome {
     Retry(ErrorClass, String),
     Fatal(String),
     LimitReached,
+    /// The server refused `backfill_minutes` (the account does not have it).
+    BackfillRefused(String),
+}
+
+/// What the loop remembers across connections.
+#[derive(Default)]
+struct Memory {
+    /// When the last byte (record or keep-alive) arrived: the start of any gap.
+    last_data: Option<Instant>,
+    backfill_refused: bool,
+}
+
+/// The `backfill_minutes` to ask for after a gap: whole minutes covering it, 1 to 5.
+pub fn backfill_minutes(gap: Duration) -> u32 {
+    let minutes = gap.as_secs().div_ceil(60).max(1);
+    minutes.min(MAX_BACKFILL.as_secs() / 60) as u32
 }
 
 pub async fn run(
@@ -52,8 +80,9 @@ pub async fn run(
     shutdown: &Shutdown,
 ) -> Result<End> {
     let mut backoff = Backoff::new(cfg.backoff.clone());
+    let mut memory = Memory::default();
     let mut first = true;
-    tracing::info!(url = %client.url(), "connecting to the stream");
+    tracing::info!(url = %client.url(), stall_timeout = ?cfg.stall_timeout, "connecting to the stream");
     loop {
         if shutdown.is_triggered() {
             return Ok(End::Shutdown);
@@ -62,13 +91,40 @@ pub async fn run(
             Stats::add(&intake.stats.reconnects, 1);
         }
         first = false;
+        let backfill = match memory.last_data {
+            Some(at) if client.is_v2() && cfg.backfill && !memory.backfill_refused => {
+                let gap = at.elapsed();
+                let minutes = backfill_minutes(gap);
+                if gap > MAX_BACKFILL {
+                    tracing::warn!(
+                        gap_s = gap.as_secs(),
+                        "the stream was down longer than the 5 minutes backfill can cover; tweets from before the last 5 minutes are lost"
+                    );
+                }
+                tracing::info!(
+                    backfill_minutes = minutes,
+                    gap_ms = gap.as_millis() as u64,
+                    "asking for backfill of the gap; repeated tweets are dropped by id"
+                );
+                Some(minutes)
+            }
+            _ => None,
+        };
         let outcome = tokio::select! {
-            o = connection(client, cfg, intake, &mut backoff) => o,
+            o = connection(client, cfg, intake, &mut backoff, &mut memory, backfill) => o,
             _ = shutdown.wait() => return Ok(End::Shutdown),
         };
         match outcome {
             Outcome::LimitReached => return Ok(End::LimitReached),
             Outcome::Fatal(msg) => return Err(Error::runtime(msg)),
+            Outcome::BackfillRefused(said) => {
+                // Reported once; every later reconnect goes without it. No wait: the refusal
+                // says nothing about the stream itself.
+                memory.backfill_refused = true;
+                tracing::warn!(
+                    "Twitter refused backfill_minutes (this account's access level does not include it, it seems); reconnecting without backfill from now on, so the tweets of a gap are lost. Server said: {said:?}"
+                );
+            }
             Outcome::Retry(class, why) => {
                 let wait = backoff.next(class);
                 tracing::warn!(class = ?class, wait_ms = wait.as_millis() as u64, "{why}; reconnecting");
@@ -86,9 +142,11 @@ async fn connection(
     cfg: &StreamConfig,
     intake: &mut Intake,
     backoff: &mut Backoff,
+    memory: &mut Memory,
+    backfill: Option<u32>,
 ) -> Outcome {
     let stall = cfg.stall_timeout;
-    let resp = match tokio::time::timeout(stall, client.open()).await {
+    let resp = match tokio::time::timeout(stall, client.open(backfill)).await {
         Err(_) => {
             return Outcome::Retry(ErrorClass::Network, format!("no response within {stall:?}"))
         }
@@ -107,8 +165,29 @@ async fn connection(
         .store(status as u64, std::sync::atomic::Ordering::Relaxed);
     if status != 200 {
         let said = body_snippet(resp.into_body()).await;
-        if let Some(hint) = fatal_status_hint(status) {
+        // Twitter answers a parameter the account may not use with 400 or 403. Whatever the
+        // wording, the next attempt goes without backfill: if something else was wrong, that
+        // attempt gets the same status and the fatal hint below.
+        if backfill.is_some() && matches!(status, 400 | 403) {
+            return Outcome::BackfillRefused(format!("HTTP {status}: {said}"));
+        }
+        let hint = if client.is_v2() {
+            fatal_status_hint_v2(status)
+        } else {
+            fatal_status_hint(status)
+        };
+        if let Some(hint) = hint {
             return Outcome::Fatal(format!("{hint}. Server said: {said:?}"));
+        }
+        if status == 429 && said.contains("TooManyConnections") {
+            // v2 refuses a second connection rather than dropping the first (v1.1 dropped the
+            // oldest). The other one may be another tweetpipe with this token, or our own
+            // previous connection that Twitter has not noticed is gone: either way, wait on
+            // the rate-limit ladder instead of fighting it for the slot.
+            return Outcome::Retry(
+                ErrorClass::RateLimited,
+                format!("HTTP 429 TooManyConnections: another connection with this bearer token holds the stream (another tweetpipe, or our previous connection not yet closed on Twitter's side); server said: {said:?}"),
+            );
         }
         let class = if status == 420 || status == 429 {
             ErrorClass::RateLimited
@@ -119,6 +198,9 @@ async fn connection(
             class,
             format!("HTTP {status} from the stream (server said: {said:?})"),
         );
+    }
+    if backfill.is_some() {
+        Stats::add(&intake.stats.backfills, 1);
     }
     let gzip = resp
         .headers()
@@ -166,9 +248,12 @@ async fn connection(
         if let Err(e) = pushed {
             return Outcome::Retry(ErrorClass::Network, e.to_string());
         }
-        if !frames.is_empty() && !healthy {
-            healthy = true;
-            backoff.reset();
+        if !frames.is_empty() {
+            memory.last_data = Some(Instant::now());
+            if !healthy {
+                healthy = true;
+                backoff.reset();
+            }
         }
         for f in frames.drain(..) {
             match f {
@@ -195,7 +280,16 @@ async fn connection(
                             message::disconnect_meaning(code)
                         ));
                     }
-                    Prepared::Control(_) => {}
+                    Prepared::Control(Message::StreamError(e)) if e.is_operational_disconnect() => {
+                        return Outcome::Retry(
+                            ErrorClass::Network,
+                            format!(
+                                "Twitter announced an operational-disconnect ({}): {}",
+                                e.disconnect_type, e.detail
+                            ),
+                        );
+                    }
+                    Prepared::Control(_) | Prepared::Duplicate => {}
                 },
             }
         }
@@ -235,4 +329,19 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         src = inner.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backfill_covers_the_gap_in_whole_minutes() {
+        let s = Duration::from_secs;
+        assert_eq!(backfill_minutes(Duration::from_millis(300)), 1);
+        assert_eq!(backfill_minutes(s(60)), 1);
+        assert_eq!(backfill_minutes(s(61)), 2);
+        assert_eq!(backfill_minutes(s(299)), 5);
+        assert_eq!(backfill_minutes(s(3600)), 5);
+    }
 }

@@ -98,6 +98,44 @@ pub fn tweets(n: usize, first_id: u64) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// `n` v2 filtered-stream records (`data`, `includes`, `matching_rules`) with ids from
+/// `first_id`, as the stream sends them with tweetpipe's default expansions and fields. Every
+/// 7th is a retweet whose original is in `includes.tweets`; `tag` is the matching rule's tag.
+pub fn v2_tweets(n: usize, first_id: u64, tag: &str) -> Vec<Vec<u8>> {
+    let texts = texts();
+    (0..n)
+        .map(|i| {
+            let id = first_id + i as u64;
+            let author = (2_000 + i as u64 % 97).to_string();
+            let text = &texts[i % texts.len()];
+            let mut v = serde_json::json!({
+                "data": {
+                    "author_id": author,
+                    "created_at": format!("2026-01-10T20:19:{:02}.000Z", i % 60),
+                    "edit_history_tweet_ids": [id.to_string()],
+                    "entities": {"hashtags": [{"start": 0, "end": 4, "tag": "v2t"}]},
+                    "id": id.to_string(),
+                    "lang": "en",
+                    "text": text,
+                },
+                "includes": {"users": [{"id": author, "name": format!("User {i}"), "username": format!("v2user{}", i % 97)}]},
+                "matching_rules": [{"id": "1500000000000000001", "tag": tag}],
+            });
+            if i % 7 == 3 {
+                let original = (first_id / 2 + i as u64).to_string();
+                v["data"]["referenced_tweets"] =
+                    serde_json::json!([{"type": "retweeted", "id": original}]);
+                v["data"]["text"] = format!("RT @orig: {}", &text.chars().take(20).collect::<String>()).into();
+                v["includes"]["tweets"] = serde_json::json!([{
+                    "id": original, "text": text, "lang": "en", "author_id": "77",
+                    "created_at": "2026-01-09T10:00:00.000Z"
+                }]);
+            }
+            serde_json::to_vec(&v).unwrap()
+        })
+        .collect()
+}
+
 /// The `tweetpipe` binary with the stand-in's credentials and nothing from the caller's
 /// environment that could change its behaviour.
 pub fn tweetpipe(args: &[&str]) -> tokio::process::Command {
@@ -118,6 +156,8 @@ pub fn tweetpipe(args: &[&str]) -> tokio::process::Command {
         .env("TWITTER_ACCESS_TOKEN", &creds.token)
         .env("TWITTER_ACCESS_TOKEN_SECRET", &creds.token_secret)
         .env("TWEETPIPE_SPILL_DIR", spill_dir())
+        .env("TWITTER_BEARER_TOKEN", twitter::TEST_BEARER)
+        .env_remove("TWEETPIPE_API")
         .stdin(Stdio::null())
         .kill_on_drop(true);
     cmd
@@ -179,11 +219,20 @@ pub async fn read_topic_from(
         .build()
         .await
         .expect("connect for reading");
-    let topics = client.list_topics().await.unwrap();
-    let partitions = topics
-        .iter()
-        .find(|t| t.name == topic)
-        .map_or(0, |t| t.partitions.len() as i32);
+    // produce creates the topic once it reaches Kafka, which can be after the stream
+    // connected (it reads into the spill meanwhile): give it the time limit to appear.
+    let started = Instant::now();
+    let partitions = loop {
+        let topics = client.list_topics().await.unwrap();
+        let partitions = topics
+            .iter()
+            .find(|t| t.name == topic)
+            .map_or(0, |t| t.partitions.len() as i32);
+        if partitions > 0 || started.elapsed() > limit {
+            break partitions;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert!(partitions > 0, "topic {topic} does not exist");
     let mut clients = Vec::new();
     for p in 0..partitions {

@@ -1,4 +1,5 @@
-//! A local stand-in for Twitter's v1.1 streaming endpoint, `POST /1.1/statuses/filter.json`.
+//! A local stand-in for Twitter's v1.1 streaming endpoint, `POST /1.1/statuses/filter.json`,
+//! and for the API v2 filtered stream, `GET /2/tweets/search/stream` with its rules endpoint.
 //!
 //! This module owns everything a test needs to play "Twitter" against the real client:
 //!
@@ -8,7 +9,12 @@
 //! * a per-connection script ([`Conn`] / [`Action`]) describing what the "stream" sends: framed
 //!   records, keep-alives, pauses, and the faults a long-lived stream meets in practice (a chunk
 //!   cut off mid-way, a truncated gzip stream, a server that goes silent);
-//! * a log of every request it saw ([`Seen`]) for the test to assert on.
+//! * a log of every request it saw ([`Seen`]) for the test to assert on;
+//! * for v2 (see the "API v2" section): a bearer-token check, a rule store behind
+//!   `GET`/`POST /2/tweets/search/stream/rules` (add, delete by id or value, `dry_run`,
+//!   `meta.summary`, per-rule errors), and `backfill_minutes` honoured by sending again the
+//!   tweets this server streamed within those minutes (or refused, as for accounts without it).
+//!   The v2 stream plays the same [`Conn`] scripts; error objects are just records.
 //!
 //! Every request is checked before the script is consulted: a bad or missing OAuth signature
 //! gets `401`, any path other than [`FILTER_PATH`] gets `404`, and neither uses up a script entry.
@@ -25,7 +31,7 @@
 use std::fmt;
 use std::io::{self, Write as _};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -40,8 +46,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
-/// The only path the stand-in streams on; anything else gets a `404`.
+/// The only path the stand-in streams v1.1 on; anything else outside `/2/` gets a `404`.
 pub const FILTER_PATH: &str = "/1.1/statuses/filter.json";
+/// The v2 filtered stream and its rules.
+pub const V2_STREAM_PATH: &str = "/2/tweets/search/stream";
+pub const V2_RULES_PATH: &str = "/2/tweets/search/stream/rules";
+/// The app bearer token the stand-in accepts, shaped like a real one (URL-encoded characters
+/// included).
+pub const TEST_BEARER: &str = "AAAAAAAAAAAAAAAAAAAAAtpTestBearer%2Fv2%3DSecretPart0000000000000000";
 
 /// How far `oauth_timestamp` may be from the server's clock, as Twitter enforces.
 const TIMESTAMP_WINDOW_SECS: u64 = 300;
@@ -184,6 +196,30 @@ impl Conn {
     pub fn gzip(self) -> Conn {
         Conn { gzip: true, ..self }
     }
+
+    /// v2's answer when the stream already has as many connections as the account allows.
+    pub fn too_many_connections() -> Conn {
+        Conn {
+            body: Some(
+                r#"{"title":"ConnectionException","detail":"This stream is currently at the maximum allowed connection limit.","connection_issue":"TooManyConnections","type":"https://api.twitter.com/2/problems/streaming-connection"}"#
+                    .into(),
+            ),
+            ..Conn::status(429)
+        }
+    }
+}
+
+/// v2's error object announcing that the server is closing the stream.
+pub fn operational_disconnect() -> Vec<u8> {
+    br#"{"errors":[{"title":"operational-disconnect","disconnect_type":"UpstreamOperationalDisconnect","detail":"This stream has been disconnected upstream for operational reasons.","type":"https://api.twitter.com/2/problems/operational-disconnect"}]}"#.to_vec()
+}
+
+/// A rule as the stand-in stores it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredRule {
+    pub id: String,
+    pub value: String,
+    pub tag: Option<String>,
 }
 
 /// One request the stand-in read in full (connections that never completed a request head are
@@ -258,6 +294,12 @@ impl StandIn {
             served: AtomicUsize::new(0),
             seen: Mutex::new(Vec::new()),
             seen_count: watch::Sender::new(0),
+            rules: Mutex::new(Vec::new()),
+            next_rule_id: AtomicUsize::new(1_500_000_000_000_000_001),
+            history: Mutex::new(Vec::new()),
+            backfill_refused: AtomicBool::new(false),
+            v2_open: AtomicUsize::new(0),
+            v2_limit: AtomicUsize::new(usize::MAX),
         });
         let accept = tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
         Ok(StandIn {
@@ -270,6 +312,47 @@ impl StandIn {
     /// `http://127.0.0.1:PORT/1.1/statuses/filter.json`
     pub fn url(&self) -> String {
         format!("http://{}{}", self.addr, FILTER_PATH)
+    }
+
+    /// `http://127.0.0.1:PORT/2/tweets/search/stream`
+    pub fn v2_url(&self) -> String {
+        format!("http://{}{}", self.addr, V2_STREAM_PATH)
+    }
+
+    /// The v2 rules as they stand, in creation order.
+    pub fn rules(&self) -> Vec<StoredRule> {
+        self.shared
+            .rules
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Adds a v2 rule directly (as if made earlier by someone else); returns its id.
+    pub fn preset_rule(&self, value: &str, tag: Option<&str>) -> String {
+        let id = self.shared.new_rule_id();
+        self.shared
+            .rules
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(StoredRule {
+                id: id.clone(),
+                value: value.into(),
+                tag: tag.map(str::to_string),
+            });
+        id
+    }
+
+    /// From now on, at most `n` v2 streams may be open at once; one more gets Twitter's
+    /// `429 TooManyConnections` (without using up a script entry), as on an account allowing
+    /// one connection.
+    pub fn limit_v2_connections(&self, n: usize) {
+        self.shared.v2_limit.store(n, Ordering::SeqCst);
+    }
+
+    /// From now on, answer `backfill_minutes` as Twitter does for accounts without backfill.
+    pub fn refuse_backfill(&self) {
+        self.shared.backfill_refused.store(true, Ordering::SeqCst);
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -300,6 +383,9 @@ impl Drop for StandIn {
     }
 }
 
+/// Every v2 tweet record streamed so far and when, which backfill sends again.
+type History = Mutex<Vec<(Instant, Vec<u8>)>>;
+
 struct Shared {
     script: Vec<Conn>,
     creds: Creds,
@@ -307,9 +393,30 @@ struct Shared {
     served: AtomicUsize,
     seen: Mutex<Vec<Seen>>,
     seen_count: watch::Sender<usize>,
+    /// v2 rule store.
+    rules: Mutex<Vec<StoredRule>>,
+    next_rule_id: AtomicUsize,
+    history: History,
+    backfill_refused: AtomicBool,
+    /// v2 streams open now, and how many the "account" allows.
+    v2_open: AtomicUsize,
+    v2_limit: AtomicUsize,
+}
+
+/// One open v2 stream, counted until dropped.
+struct OpenStream<'a>(&'a AtomicUsize);
+
+impl Drop for OpenStream<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Shared {
+    fn new_rule_id(&self) -> String {
+        self.next_rule_id.fetch_add(1, Ordering::SeqCst).to_string()
+    }
+
     fn record(&self, seen: Seen) {
         let mut all = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         all.push(seen);
@@ -359,6 +466,10 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
             return;
         }
     };
+
+    if request.path.starts_with("/2/") {
+        return serve_v2(stream, shared, request).await;
+    }
 
     let mut params = form_decode(&request.query);
     // RFC 5849 §3.4.1.3.1: the body takes part in the signature only when it is a form.
@@ -417,10 +528,257 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
                 conn,
                 conn.gzip && accept_gzip,
                 length_delimited,
+                None,
             )
             .await
         }
     };
+}
+
+// ---------------------------------------------------------------------------------------------
+// API v2: bearer token, rules, the filtered stream with backfill
+// ---------------------------------------------------------------------------------------------
+
+async fn serve_v2(mut stream: TcpStream, shared: Arc<Shared>, request: Request) {
+    let params = form_decode(&request.query);
+    let expected = format!("Bearer {TEST_BEARER}");
+    let auth = match lookup(&request.headers, "authorization") {
+        None => Err("no Authorization header".to_string()),
+        Some(v) if v == expected => Ok(()),
+        Some(v) if !v.starts_with("Bearer ") => {
+            Err("Authorization scheme is not Bearer".to_string())
+        }
+        Some(_) => Err("unknown bearer token".to_string()),
+    };
+    let accept_gzip = lookup(&request.headers, "accept-encoding").is_some_and(accepts_gzip);
+    let is_stream = request.path == V2_STREAM_PATH && request.method == "GET";
+    let backfill: Option<Result<u64, String>> = lookup(&params, "backfill_minutes").map(|m| {
+        if shared.backfill_refused.load(Ordering::SeqCst) {
+            Err("The `backfill_minutes` query parameter is not available to this account's access level.".to_string())
+        } else {
+            m.parse::<u64>()
+                .ok()
+                .filter(|m| (1..=5).contains(m))
+                .ok_or(format!("The `backfill_minutes` query parameter value [{m}] is not one of [1,2,3,4,5]"))
+        }
+    });
+    let backfill_ok = !matches!(backfill, Some(Err(_)));
+    // Counted before the script is consulted: a refused connection uses no entry.
+    let open = (auth.is_ok() && is_stream && backfill_ok).then(|| {
+        let before = shared.v2_open.fetch_add(1, Ordering::SeqCst);
+        (
+            OpenStream(&shared.v2_open),
+            before < shared.v2_limit.load(Ordering::SeqCst),
+        )
+    });
+    let too_many = matches!(open, Some((_, false)));
+    let script_index = matches!(open, Some((_, true))).then(|| shared.next_script_index());
+    shared.record(Seen {
+        at: request.at,
+        method: request.method.clone(),
+        path: request.path.clone(),
+        params: params.clone(),
+        signature_ok: auth.is_ok(),
+        accept_gzip,
+        headers: request.headers.clone(),
+        auth_error: auth.as_ref().err().cloned(),
+        script_index,
+    });
+    if auth.is_err() {
+        let body =
+            r#"{"title":"Unauthorized","type":"about:blank","status":401,"detail":"Unauthorized"}"#;
+        let _ = write_simple(&mut stream, 401, Some(body)).await;
+        return;
+    }
+    let _ = match (request.path.as_str(), request.method.as_str()) {
+        (V2_RULES_PATH, "GET") => {
+            let rules = shared
+                .rules
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            let mut body = serde_json::json!({
+                "meta": {"sent": "2026-01-01T00:00:00.000Z", "result_count": rules.len()}
+            });
+            if !rules.is_empty() {
+                body["data"] = rules.iter().map(rule_json).collect();
+            }
+            write_simple(&mut stream, 200, Some(&body.to_string())).await
+        }
+        (V2_RULES_PATH, "POST") => {
+            let dry_run = lookup(&params, "dry_run") == Some("true");
+            let (status, body) = change_rules(&shared, &request.body, dry_run);
+            write_simple(&mut stream, status, Some(&body.to_string())).await
+        }
+        (V2_STREAM_PATH, "GET") if too_many => {
+            let conn = Conn::too_many_connections();
+            write_simple(&mut stream, 429, conn.body.as_deref()).await
+        }
+        (V2_STREAM_PATH, "GET") => match (backfill, script_index) {
+            (Some(Err(message)), _) => {
+                let body = serde_json::json!({
+                    "errors": [{"parameters": {"backfill_minutes": [lookup(&params, "backfill_minutes")]}, "message": message}],
+                    "title": "Invalid Request",
+                    "detail": "One or more parameters to your request was invalid.",
+                    "type": "https://api.twitter.com/2/problems/invalid-request"
+                });
+                write_simple(&mut stream, 400, Some(&body.to_string())).await
+            }
+            (backfill, Some(index)) => {
+                let mut conn = shared.conn(index).clone();
+                if let (Some(Ok(minutes)), 200) = (backfill, conn.status) {
+                    // Oldest first, then the live script: what Twitter documents.
+                    let since = Duration::from_secs(minutes * 60);
+                    let again: Vec<Action> = shared
+                        .history
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .iter()
+                        .filter(|(at, _)| at.elapsed() <= since)
+                        .map(|(_, r)| Action::Record(r.clone()))
+                        .collect();
+                    conn.actions.splice(0..0, again);
+                }
+                respond(
+                    &mut stream,
+                    &conn,
+                    conn.gzip && accept_gzip,
+                    false,
+                    Some(&shared.history),
+                )
+                .await
+            }
+            (_, None) => write_simple(&mut stream, 500, None).await,
+        },
+        (V2_STREAM_PATH | V2_RULES_PATH, _) => write_simple(&mut stream, 405, None).await,
+        _ => write_simple(&mut stream, 404, None).await,
+    };
+}
+
+fn rule_json(r: &StoredRule) -> serde_json::Value {
+    let mut v = serde_json::json!({"id": r.id, "value": r.value});
+    if let Some(tag) = &r.tag {
+        v["tag"] = tag.clone().into();
+    }
+    v
+}
+
+/// Why a rule value is invalid, in the stand-in's (much simplified) rule syntax: not empty,
+/// at most 512 characters, parentheses balanced.
+fn invalid_rule(value: &str) -> Option<String> {
+    if value.trim().is_empty() {
+        return Some("Rules must contain a non-empty value.".into());
+    }
+    if value.chars().count() > 512 {
+        return Some("Rules must be 512 characters or fewer.".into());
+    }
+    let mut depth = 0i32;
+    for c in value.chars() {
+        depth += match c {
+            '(' => 1,
+            ')' => -1,
+            _ => 0,
+        };
+        if depth < 0 {
+            break;
+        }
+    }
+    (depth != 0).then(|| "There are mismatched parentheses in this rule.".into())
+}
+
+/// `POST …/rules`: `{"add":[…]}` or `{"delete":{"ids":[…],"values":[…]}}`. As Twitter does,
+/// an add with any invalid rule creates none of them.
+fn change_rules(shared: &Shared, body: &[u8], dry_run: bool) -> (u16, serde_json::Value) {
+    let invalid_request = |detail: &str| {
+        (
+            400,
+            serde_json::json!({"title": "Invalid Request", "detail": detail, "type": "https://api.twitter.com/2/problems/invalid-request"}),
+        )
+    };
+    let Ok(req) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return invalid_request("The request body is not JSON.");
+    };
+    let mut rules = shared.rules.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut errors = Vec::new();
+    let sent = "2026-01-01T00:00:00.000Z";
+    if let Some(add) = req.get("add").and_then(|a| a.as_array()) {
+        let mut fresh = Vec::new();
+        let mut invalid = 0;
+        for r in add {
+            let value = r.get("value").and_then(|v| v.as_str()).unwrap_or_default();
+            let tag = r.get("tag").and_then(|v| v.as_str()).map(str::to_string);
+            if let Some(why) = invalid_rule(value) {
+                invalid += 1;
+                errors.push(serde_json::json!({"value": value, "details": [why], "title": "UnprocessableEntity", "type": "https://api.twitter.com/2/problems/invalid-rules"}));
+            } else if let Some(existing) = rules.iter().find(|x| x.value == value) {
+                errors.push(serde_json::json!({"value": value, "id": existing.id, "title": "DuplicateRule", "type": "https://api.twitter.com/2/problems/duplicate-rules"}));
+            } else {
+                fresh.push(StoredRule {
+                    id: shared.new_rule_id(),
+                    value: value.to_string(),
+                    tag,
+                });
+            }
+        }
+        let valid = add.len() - invalid;
+        let created: Vec<StoredRule> = if invalid == 0 { fresh } else { Vec::new() };
+        let mut body = serde_json::json!({"meta": {"sent": sent, "summary": {
+            "created": created.len(), "not_created": add.len() - created.len(),
+            "valid": valid, "invalid": invalid}}});
+        if !created.is_empty() {
+            body["data"] = created.iter().map(rule_json).collect();
+        }
+        if !errors.is_empty() {
+            body["errors"] = errors.into();
+        }
+        if !dry_run {
+            rules.extend(created);
+        }
+        return (201, body);
+    }
+    if let Some(delete) = req.get("delete") {
+        let list = |k: &str| -> Vec<String> {
+            delete
+                .get(k)
+                .and_then(|v| v.as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        };
+        let (ids, values) = (list("ids"), list("values"));
+        let mut gone = Vec::new();
+        for (key, by_id) in ids
+            .iter()
+            .map(|i| (i, true))
+            .chain(values.iter().map(|v| (v, false)))
+        {
+            match rules
+                .iter()
+                .position(|r| if by_id { &r.id == key } else { &r.value == key })
+            {
+                Some(at) if !gone.contains(&at) => gone.push(at),
+                _ => errors.push(serde_json::json!({
+                    "errors": [{"parameters": {}, "message": format!("Rule does not exist: {key}")}],
+                    "title": "Invalid Request",
+                    "detail": "One or more parameters to your request was invalid.",
+                    "type": "https://api.twitter.com/2/problems/invalid-request"})),
+            }
+        }
+        let mut body = serde_json::json!({"meta": {"sent": sent, "summary": {
+            "deleted": gone.len(), "not_deleted": ids.len() + values.len() - gone.len()}}});
+        if !errors.is_empty() {
+            body["errors"] = errors.into();
+        }
+        if !dry_run {
+            gone.sort_unstable();
+            for at in gone.into_iter().rev() {
+                rules.remove(at);
+            }
+        }
+        return (200, body);
+    }
+    invalid_request("The request needs an `add` or a `delete`.")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -823,6 +1181,7 @@ fn frame_into(out: &mut Vec<u8>, record: &[u8], length_delimited: bool) {
 pub fn reason_phrase(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        201 => "Created",
         304 => "Not Modified",
         400 => "Bad Request",
         401 => "Unauthorized",
@@ -863,11 +1222,13 @@ async fn write_simple(stream: &mut TcpStream, status: u16, body: Option<&str>) -
     stream.shutdown().await
 }
 
+/// `history`: on the v2 stream, where each tweet record sent is logged for backfill.
 async fn respond(
     stream: &mut TcpStream,
     conn: &Conn,
     gzip: bool,
     length_delimited: bool,
+    history: Option<&History>,
 ) -> io::Result<()> {
     if conn.status != 200 {
         return write_simple(stream, conn.status, conn.body.as_deref()).await;
@@ -891,7 +1252,16 @@ async fn respond(
     };
     for action in &conn.actions {
         match action {
-            Action::Record(record) => body.send(&frame(record, length_delimited)).await?,
+            Action::Record(record) => {
+                body.send(&frame(record, length_delimited)).await?;
+                if let Some(h) = history.filter(|_| record.starts_with(b"{\"data\"")) {
+                    let mut h = h.lock().unwrap_or_else(PoisonError::into_inner);
+                    // A tweet sent again by backfill keeps its first time, as on Twitter.
+                    if !h.iter().any(|(_, r)| r == record) {
+                        h.push((Instant::now(), record.clone()));
+                    }
+                }
+            }
             Action::Records(records) => body.send_records(records, Some(1)).await?,
             Action::RecordsForever(records) => body.send_records(records, None).await?,
             Action::RecordSplit(record, at) => {

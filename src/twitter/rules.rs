@@ -1,0 +1,514 @@
+//! The v2 filtered stream's rules, `…/2/tweets/search/stream/rules`: list, add, delete, and
+//! sync (make the server's rules equal to a wanted set), for `tweetpipe rules` and for
+//! `produce --api v2 --track`.
+//!
+//! Rules live on Twitter, not in our configuration, so every change is a request whose answer
+//! matters: the server's `meta.summary` (created, not created, deleted, …) and each rule's
+//! error (invalid syntax, duplicate, …) are shown as they come, and `--dry-run` sends the same
+//! request with `dry_run=true`, which Twitter validates without applying.
+//!
+//! A rule is "the same" as a wanted one when value and tag both match: a rule whose tag
+//! changed is deleted and added again, so `matching_rules` carries the new tag.
+
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request, Uri};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::client::{http_client, parse_url, HttpClient};
+use super::credentials::BearerToken;
+use crate::cli::{RulesArgs, RulesCommand};
+use crate::error::{Error, Result};
+
+/// One request to the rules endpoint may take this long.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A rule as the server holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Rule {
+    pub id: String,
+    pub value: String,
+    #[serde(default)]
+    pub tag: Option<String>,
+}
+
+/// A rule we want.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WantedRule {
+    pub value: String,
+    #[serde(default)]
+    pub tag: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesFile {
+    #[serde(default)]
+    rule: Vec<WantedRule>,
+}
+
+/// What one add or delete request did, as the server reported it.
+#[derive(Debug, Default)]
+pub struct Changed {
+    /// `meta.summary`, in the server's words (`created=1 not_created=0 valid=1 invalid=0`).
+    pub summary: String,
+    /// One line per error the server reported for a rule.
+    pub errors: Vec<String>,
+    /// Of those, errors that mean the request was wrong (not merely "already there").
+    pub rejected: usize,
+}
+
+pub struct RulesApi {
+    http: HttpClient,
+    uri: Uri,
+    token: BearerToken,
+}
+
+impl RulesApi {
+    /// The rules endpoint belonging to the stream at `stream_url` (that URL plus `/rules`).
+    pub fn new(stream_url: &str, token: BearerToken) -> Result<Self> {
+        let stream = parse_url(stream_url, crate::cli::V2_STREAM_URL)?;
+        let rules = format!(
+            "{}://{}{}/rules",
+            stream.scheme_str().unwrap_or("https"),
+            stream.authority().expect("checked by parse_url").as_str(),
+            stream.path().trim_end_matches('/')
+        );
+        Ok(RulesApi {
+            http: http_client(),
+            uri: rules.parse().expect("built from a valid URI"),
+            token,
+        })
+    }
+
+    pub async fn list(&self) -> Result<Vec<Rule>> {
+        #[derive(Deserialize)]
+        struct Listed {
+            #[serde(default)]
+            data: Vec<Rule>,
+        }
+        let body = self.call(Method::GET, None, None).await?;
+        let listed: Listed = serde_json::from_slice(&body).map_err(|e| {
+            Error::runtime(format!(
+                "the rules endpoint {} answered something that is not a rule list ({e})",
+                self.uri
+            ))
+        })?;
+        Ok(listed.data)
+    }
+
+    pub async fn add(&self, rules: &[WantedRule], dry_run: bool) -> Result<Changed> {
+        let add: Vec<serde_json::Value> = rules
+            .iter()
+            .map(|r| match &r.tag {
+                Some(tag) => json!({"value": r.value, "tag": tag}),
+                None => json!({"value": r.value}),
+            })
+            .collect();
+        let body = self
+            .call(Method::POST, Some(json!({ "add": add })), Some(dry_run))
+            .await?;
+        Ok(changed(&body))
+    }
+
+    /// Deletes by id and by value (the API takes either list).
+    pub async fn delete(
+        &self,
+        ids: &[String],
+        values: &[String],
+        dry_run: bool,
+    ) -> Result<Changed> {
+        let mut delete = serde_json::Map::new();
+        if !ids.is_empty() {
+            delete.insert("ids".into(), json!(ids));
+        }
+        if !values.is_empty() {
+            delete.insert("values".into(), json!(values));
+        }
+        let body = self
+            .call(
+                Method::POST,
+                Some(json!({ "delete": delete })),
+                Some(dry_run),
+            )
+            .await?;
+        Ok(changed(&body))
+    }
+
+    /// Makes the server's rules equal to `wanted`: deletes first (rule caps count what is
+    /// there), then adds. Returns the report lines; fails if the server rejected any rule.
+    pub async fn sync(&self, wanted: &[WantedRule], dry_run: bool) -> Result<Vec<String>> {
+        let have = self.list().await?;
+        let same = |r: &Rule, w: &WantedRule| r.value == w.value && r.tag == w.tag;
+        let stale: Vec<&Rule> = have
+            .iter()
+            .filter(|r| !wanted.iter().any(|w| same(r, w)))
+            .collect();
+        let missing: Vec<WantedRule> = wanted
+            .iter()
+            .filter(|w| !have.iter().any(|r| same(r, w)))
+            .cloned()
+            .collect();
+        let verb = if dry_run { "would" } else { "will" };
+        let mut report = vec![format!(
+            "{} rule(s) on the server, {} wanted: {} already match, {verb} delete {}, {verb} add {}",
+            have.len(),
+            wanted.len(),
+            wanted.len() - missing.len(),
+            stale.len(),
+            missing.len()
+        )];
+        let mut rejected = 0;
+        if !stale.is_empty() {
+            for r in &stale {
+                report.push(format!(
+                    "delete {}",
+                    describe(&r.id, &r.value, r.tag.as_deref())
+                ));
+            }
+            let ids: Vec<String> = stale.iter().map(|r| r.id.clone()).collect();
+            let c = self.delete(&ids, &[], dry_run).await?;
+            rejected += c.rejected;
+            report.push(format!("delete: {}", c.summary));
+            report.extend(c.errors);
+        }
+        if !missing.is_empty() {
+            for w in &missing {
+                report.push(format!("add {}", describe("", &w.value, w.tag.as_deref())));
+            }
+            let c = self.add(&missing, dry_run).await?;
+            rejected += c.rejected;
+            report.push(format!("add: {}", c.summary));
+            report.extend(c.errors);
+        }
+        if rejected > 0 {
+            return Err(Error::usage(format!(
+                "Twitter rejected {rejected} rule change(s):\n  {}\nfix the rules and run again",
+                report.join("\n  ")
+            )));
+        }
+        Ok(report)
+    }
+
+    /// One request; a non-2xx answer is an error naming what to check.
+    async fn call(
+        &self,
+        method: Method,
+        body: Option<serde_json::Value>,
+        dry_run: Option<bool>,
+    ) -> Result<Bytes> {
+        let uri: Uri = if dry_run == Some(true) {
+            format!("{}?dry_run=true", self.uri)
+                .parse()
+                .expect("valid URI plus a query")
+        } else {
+            self.uri.clone()
+        };
+        let mut req = Request::builder()
+            .method(method.clone())
+            .uri(uri)
+            .header(hyper::header::AUTHORIZATION, self.token.header())
+            .header(
+                hyper::header::USER_AGENT,
+                concat!("tweetpipe/", env!("CARGO_PKG_VERSION")),
+            );
+        let payload = match body {
+            Some(b) => {
+                req = req.header(hyper::header::CONTENT_TYPE, "application/json");
+                Bytes::from(serde_json::to_vec(&b).expect("JSON values serialize"))
+            }
+            None => Bytes::new(),
+        };
+        let req = req
+            .body(Full::new(payload))
+            .expect("request parts are valid");
+        let what = format!("{method} {}", self.uri);
+        let exchange = async {
+            let resp = self.http.request(req).await.map_err(|e| {
+                Error::runtime(format!("{what}: cannot connect: {}", error_chain(&e)))
+            })?;
+            let status = resp.status().as_u16();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| Error::runtime(format!("{what}: connection lost: {e}")))?
+                .to_bytes();
+            Ok::<_, Error>((status, body))
+        };
+        let (status, body) = tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+            .await
+            .map_err(|_| {
+                Error::runtime(format!("{what}: no answer within {REQUEST_TIMEOUT:?}"))
+            })??;
+        if (200..300).contains(&status) {
+            return Ok(body);
+        }
+        let said = String::from_utf8_lossy(&body[..body.len().min(512)])
+            .trim()
+            .to_string();
+        let hint = match status {
+            401 => "check TWITTER_BEARER_TOKEN (the app's bearer token from the developer portal)",
+            403 => "this app's access level or project does not allow the filtered stream's rules; check the developer portal",
+            404 => "check --stream-url (rules are at the stream URL plus /rules)",
+            429 => "too many rule requests; wait for the rate-limit window (15 minutes) and run again",
+            _ => "see what the server said",
+        };
+        Err(Error::runtime(format!(
+            "{what}: HTTP {status}: {hint}. Server said: {said:?}"
+        )))
+    }
+}
+
+/// Reads a rules file (TOML, one `[[rule]]` table per rule).
+pub fn read_file(path: &Path) -> Result<Vec<WantedRule>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::usage(format!("cannot read --file {}: {e}", path.display())))?;
+    let file: RulesFile = toml::from_str(&text).map_err(|e| {
+        Error::usage(format!(
+            "--file {} is not a rules file: {e}\nwrite one [[rule]] table per rule, with `value` and optionally `tag`",
+            path.display()
+        ))
+    })?;
+    check_wanted(&file.rule, &format!("--file {}", path.display()))?;
+    Ok(file.rule)
+}
+
+/// One rule per `--track` term: value and tag are the term.
+pub fn track_rules(track: &str) -> Result<Vec<WantedRule>> {
+    let rules: Vec<WantedRule> = track
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| WantedRule {
+            value: t.to_string(),
+            tag: Some(t.to_string()),
+        })
+        .collect();
+    check_wanted(&rules, "--track")?;
+    Ok(rules)
+}
+
+fn check_wanted(rules: &[WantedRule], source: &str) -> Result<()> {
+    for (i, r) in rules.iter().enumerate() {
+        if r.value.trim().is_empty() {
+            return Err(Error::usage(format!(
+                "{source}: rule {} has an empty value",
+                i + 1
+            )));
+        }
+        if rules[..i].iter().any(|o| o.value == r.value) {
+            return Err(Error::usage(format!(
+                "{source}: the rule {:?} appears twice; Twitter keeps one rule per value",
+                r.value
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `tweetpipe rules …`: prints to stdout what the server holds or did.
+pub async fn run(cmd: RulesCommand) -> Result<()> {
+    let api_args = match &cmd {
+        RulesCommand::List(a) => a,
+        RulesCommand::Add { api, .. }
+        | RulesCommand::Delete { api, .. }
+        | RulesCommand::Sync { api, .. } => api,
+    };
+    let RulesArgs {
+        stream_url,
+        env_file,
+    } = api_args.clone();
+    // Configuration errors first (exit 2), before any request.
+    let wanted = match &cmd {
+        RulesCommand::Sync { file, .. } => Some(read_file(file)?),
+        RulesCommand::Add { value, tag, .. } => {
+            let w = vec![WantedRule {
+                value: value.clone(),
+                tag: tag.clone(),
+            }];
+            check_wanted(&w, "rules add")?;
+            Some(w)
+        }
+        _ => None,
+    };
+    let token = BearerToken::load(env_file.as_deref())?;
+    let api = RulesApi::new(&stream_url, token)?;
+    match cmd {
+        RulesCommand::List(_) => {
+            let rules = api.list().await?;
+            for r in &rules {
+                println!("{}", describe(&r.id, &r.value, r.tag.as_deref()));
+            }
+            println!("{} rule(s)", rules.len());
+            Ok(())
+        }
+        RulesCommand::Add { dry_run, .. } => {
+            let c = api.add(&wanted.unwrap_or_default(), dry_run).await?;
+            finish(c, dry_run)
+        }
+        RulesCommand::Delete { rules, dry_run, .. } => {
+            let (ids, values): (Vec<String>, Vec<String>) = rules
+                .into_iter()
+                .partition(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()));
+            let c = api.delete(&ids, &values, dry_run).await?;
+            finish(c, dry_run)
+        }
+        RulesCommand::Sync { dry_run, .. } => {
+            let report = api.sync(&wanted.unwrap_or_default(), dry_run).await?;
+            for line in report {
+                println!("{line}");
+            }
+            if dry_run {
+                println!("dry run: nothing was changed");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn finish(c: Changed, dry_run: bool) -> Result<()> {
+    println!("{}{}", if dry_run { "dry run: " } else { "" }, c.summary);
+    for e in &c.errors {
+        println!("{e}");
+    }
+    if c.rejected > 0 {
+        return Err(Error::usage(format!(
+            "Twitter rejected {} rule change(s) (see above); fix the rule and run again",
+            c.rejected
+        )));
+    }
+    Ok(())
+}
+
+fn describe(id: &str, value: &str, tag: Option<&str>) -> String {
+    let mut s = String::new();
+    if !id.is_empty() {
+        s.push_str(id);
+        s.push('\t');
+    }
+    s.push_str(&format!("{value:?}"));
+    if let Some(tag) = tag {
+        s.push_str(&format!("\ttag={tag:?}"));
+    }
+    s
+}
+
+/// Reads `meta.summary` and `errors` of an add or delete answer.
+fn changed(body: &[u8]) -> Changed {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let summary = match v.pointer("/meta/summary").and_then(|s| s.as_object()) {
+        Some(map) => map
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        None => "no summary in the answer".into(),
+    };
+    let mut out = Changed {
+        summary,
+        ..Changed::default()
+    };
+    for e in v
+        .get("errors")
+        .and_then(|e| e.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let text = |k: &str| e.get(k).and_then(|x| x.as_str()).unwrap_or_default();
+        let title = text("title");
+        let mut line = format!("error: {title}");
+        if !text("value").is_empty() {
+            line.push_str(&format!(" for rule {:?}", text("value")));
+        }
+        if !text("id").is_empty() {
+            line.push_str(&format!(" (id {})", text("id")));
+        }
+        let mut details: Vec<String> = e
+            .get("details")
+            .and_then(|d| d.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d.as_str().map(str::to_string))
+            .collect();
+        if !text("detail").is_empty() {
+            details.push(text("detail").to_string());
+        }
+        for inner in e
+            .get("errors")
+            .and_then(|d| d.as_array())
+            .into_iter()
+            .flatten()
+        {
+            if let Some(m) = inner.get("message").and_then(|m| m.as_str()) {
+                details.push(m.to_string());
+            }
+        }
+        if !details.is_empty() {
+            line.push_str(": ");
+            line.push_str(&details.join("; "));
+        }
+        // A duplicate means the rule is already there: what was asked for holds.
+        if title != "DuplicateRule" {
+            out.rejected += 1;
+        }
+        out.errors.push(line);
+    }
+    out
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_and_errors_are_read_plainly() {
+        let body = br#"{"meta":{"sent":"2026-01-01T00:00:00.000Z","summary":{"created":1,"not_created":2,"valid":1,"invalid":2}},"errors":[{"value":"cat","id":"17","title":"DuplicateRule","type":"https://api.twitter.com/2/problems/duplicate-rules"},{"value":"(dog","details":["Unmatched parenthesis."],"title":"UnprocessableEntity","type":"https://api.twitter.com/2/problems/invalid-rules"}]}"#;
+        let c = changed(body);
+        assert_eq!(c.summary, "created=1 invalid=2 not_created=2 valid=1");
+        assert_eq!(c.rejected, 1);
+        assert_eq!(c.errors[0], "error: DuplicateRule for rule \"cat\" (id 17)");
+        assert_eq!(
+            c.errors[1],
+            "error: UnprocessableEntity for rule \"(dog\": Unmatched parenthesis."
+        );
+    }
+
+    #[test]
+    fn rules_file_and_track_terms() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("rules.toml");
+        std::fs::write(
+            &p,
+            "[[rule]]\nvalue = \"cat has:images\"\ntag = \"cats\"\n\n[[rule]]\nvalue = \"dog\"\n",
+        )
+        .unwrap();
+        let rules = read_file(&p).unwrap();
+        assert_eq!(rules.len(), 2);
+        assert_eq!(rules[0].tag.as_deref(), Some("cats"));
+        assert_eq!(rules[1].tag, None);
+        std::fs::write(&p, "[[rule]]\nvalu = \"typo\"\n").unwrap();
+        assert!(read_file(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("rules.toml"));
+        assert_eq!(track_rules("a, b,,c").unwrap().len(), 3);
+        assert!(track_rules("a,a").is_err());
+    }
+}
