@@ -478,6 +478,102 @@ async fn sigkill_with_records_in_the_spill_then_restart() {
     );
 }
 
+/// 3b. SIGTERM while the broker is frozen: after --shutdown-timeout, what is queued, batched
+///     or in flight goes to the spill (exit 0, nothing counted as failed), and the next run
+///     delivers every tweet.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_with_kafka_frozen_spills_everything_for_the_next_run() {
+    let broker = OwnBroker::start("sigterm", &[]);
+    let topic = topic("sigterm-frozen");
+    create_topic_on(&broker.addr, &topic).await;
+    let sent = tweets(4_000, 9_550_000_000);
+    let want: BTreeSet<String> = sent.iter().map(|t| id_of(t)).collect();
+    let server = StandIn::start(
+        vec![Conn::ok(paced(&sent, 20, Duration::from_millis(10)))],
+        Creds::test(),
+    )
+    .await;
+    let spill = tempfile::tempdir().unwrap();
+    let spill_dir = spill.path().to_str().unwrap().to_string();
+    let url = server.url();
+    let producer = Running::start(&[
+        "produce",
+        "--brokers",
+        &broker.addr,
+        "--topic",
+        &topic,
+        "--stream-url",
+        &url,
+        "--track",
+        "x",
+        "--channel-capacity",
+        "5000",
+        "--spill-dir",
+        &spill_dir,
+        "--stats-interval",
+        "0s",
+        "--shutdown-timeout",
+        "2s",
+    ]);
+    // Connected and producing, then the broker freezes with records in flight and queued.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    signal(broker.pid(), libc::SIGSTOP);
+    assert!(server.wait_for_connections(1, LIMIT).await);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (code, stderr) = producer.stop().await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(summary_value(&stderr, "failed"), 0, "{stderr}");
+    assert_eq!(summary_value(&stderr, "dropped"), 0, "{stderr}");
+    assert!(stderr.contains("records remain in the spill"), "{stderr}");
+    let accepted = summary_value(&stderr, "accepted");
+    let delivered = summary_value(&stderr, "delivered");
+    let in_spill: usize = spilled_ids(spill.path()).iter().map(|s| s.1.len()).sum();
+    assert!(in_spill > 0, "{stderr}");
+    let accepted_ids: BTreeSet<String> =
+        sent[..accepted as usize].iter().map(|t| id_of(t)).collect();
+
+    signal(broker.pid(), libc::SIGCONT);
+    let idle = StandIn::start(vec![Conn::ok(vec![Action::Stall])], Creds::test()).await;
+    let url2 = idle.url();
+    let producer = Running::start(&[
+        "produce",
+        "--brokers",
+        &broker.addr,
+        "--topic",
+        &topic,
+        "--stream-url",
+        &url2,
+        "--track",
+        "x",
+        "--spill-dir",
+        &spill_dir,
+        "--stats-interval",
+        "0s",
+    ]);
+    let count = ids_in_topic(&broker.addr, &topic, &accepted_ids, LIMIT).await;
+    wait_until("the spill is drained", Duration::from_secs(60), || {
+        segments(spill.path()).is_empty()
+    })
+    .await;
+    let (code, stderr2) = producer.stop().await;
+    assert_eq!(code, 0, "{stderr2}");
+    let missing: Vec<_> = accepted_ids
+        .iter()
+        .filter(|id| !count.contains_key(*id))
+        .take(5)
+        .collect();
+    assert!(missing.is_empty(), "lost, e.g. {missing:?}");
+    assert!(accepted_ids.is_subset(&want));
+    let records: usize = count.values().sum();
+    eprintln!(
+        "FIGURES sigterm frozen: {accepted} accepted before SIGTERM, {delivered} acknowledged, \
+         {in_spill} in the spill at exit (exit 0); after restart {} distinct in the topic, {} \
+         duplicates",
+        count.len(),
+        records - count.len()
+    );
+}
+
 /// 4. Twitter side, beyond tests/produce.rs: a 10 MB line is skipped and reported without
 ///    being buffered, and a message that is not valid UTF-8 is forwarded unkeyed (for the
 ///    consumer's errors file); the tweets around them arrive.
