@@ -63,12 +63,12 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let mut pieces: &[u8] = &data[3..3 + n];
+    let stream = &data[3 + n..];
     // Empty pieces are pushed too, but a cycle of nothing but those would never end.
     if pieces.iter().all(|p| p & 0x7f == 0) {
         pieces = &[];
     }
     let n = pieces.len();
-    let stream = &data[3 + n..];
 
     let bound = match framing {
         Framing::Length => (max + 2).max(LENGTH_LINE_BOUND),
