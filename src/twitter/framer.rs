@@ -11,7 +11,7 @@
 //! message longer than the configured maximum is skipped as it streams past and reported
 //! with its size, so one absurd line can never make us buffer without bound.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
@@ -47,7 +47,7 @@ impl std::fmt::Display for FrameError {
     }
 }
 
-/// A length line longer than this cannot be a length.
+/// A length line longer than this (its terminator aside) cannot be a length.
 const MAX_LENGTH_LINE: usize = 24;
 
 #[derive(Debug, Clone, Copy)]
@@ -188,16 +188,16 @@ impl Framer {
                 }
                 State::Line => {
                     let Some((content_end, next)) = self.find_line_end() else {
-                        let limit = match self.framing {
-                            Framing::Length => MAX_LENGTH_LINE,
-                            _ => self.max + 2,
-                        };
-                        if self.buf.len() > limit {
-                            if self.framing == Framing::Length {
-                                let shown = String::from_utf8_lossy(&self.buf[..MAX_LENGTH_LINE])
-                                    .into_owned();
-                                return Err(FrameError::BadLength(shown));
+                        if self.framing == Framing::Length {
+                            // Already over the limit, even if a last `\r` is half of the
+                            // terminator: refused now, as it would be once complete.
+                            let pending_cr = self.buf.last() == Some(&b'\r');
+                            if self.buf.len() > MAX_LENGTH_LINE + usize::from(pending_cr) {
+                                return Err(length_line_too_long(&self.buf));
                             }
+                            return Ok(());
+                        }
+                        if self.buf.len() > self.max + 2 {
                             let last_cr = self.buf.last() == Some(&b'\r');
                             self.state = State::SkipLine {
                                 skipped: self.buf.len(),
@@ -219,26 +219,50 @@ impl Framer {
                         }
                         continue;
                     }
-                    let text = std::str::from_utf8(&line).unwrap_or("").trim();
+                    // The limit applies to the line however the stream was cut: a piece that
+                    // ends inside a line longer than this is refused before the line is whole.
+                    if content_end > MAX_LENGTH_LINE {
+                        return Err(length_line_too_long(&line));
+                    }
+                    // Blank (ASCII whitespace, as for the other framings) is a keep-alive; a
+                    // line that is not UTF-8 is lost sync like any other non-number.
+                    let text = line.trim_ascii();
                     if text.is_empty() {
                         out.push(Frame::KeepAlive);
                         continue;
                     }
-                    let len: usize = text.parse().map_err(|_| {
-                        FrameError::BadLength(String::from_utf8_lossy(&line).into_owned())
-                    })?;
+                    let len: usize = std::str::from_utf8(text)
+                        .ok()
+                        .and_then(|t| t.parse().ok())
+                        .ok_or_else(|| {
+                            FrameError::BadLength(String::from_utf8_lossy(&line).into_owned())
+                        })?;
                     if len > self.max + 2 {
+                        // Skipped here, from the buffer, and `push` skips the rest: one
+                        // piece may hold any number of these, so no recursion and no copy.
                         self.state = State::SkipBody {
                             remaining: len,
                             total: len,
                         };
-                        let rest = self.buf.split().freeze();
-                        return self.push(&rest, out);
+                        continue;
                     }
                     self.state = State::Body(len);
                 }
-                State::SkipLine { .. } | State::SkipBody { .. } => {
-                    unreachable!("drain runs only while buffering")
+                State::SkipBody { remaining, total } => {
+                    let n = remaining.min(self.buf.len());
+                    self.buf.advance(n);
+                    if n < remaining {
+                        self.state = State::SkipBody {
+                            remaining: remaining - n,
+                            total,
+                        };
+                        return Ok(());
+                    }
+                    out.push(Frame::Oversized(total));
+                    self.state = State::Line;
+                }
+                State::SkipLine { .. } => {
+                    unreachable!("drain never skips a line: it clears the buffer first")
                 }
             }
         }
@@ -276,6 +300,12 @@ impl Framer {
         }
         None
     }
+}
+
+/// The error for a length line longer than [`MAX_LENGTH_LINE`]: its start, which is the same
+/// whether the line came whole or the stream was cut inside it.
+fn length_line_too_long(line: &[u8]) -> FrameError {
+    FrameError::BadLength(String::from_utf8_lossy(&line[..MAX_LENGTH_LINE]).into_owned())
 }
 
 fn classify_line(line: Bytes) -> Frame {
@@ -415,6 +445,75 @@ mod tests {
             f.push(b"{\"not\":\"a length\"}\r\n", &mut out),
             Err(FrameError::BadLength(_))
         ));
+    }
+
+    /// Every way of cutting `input` in two gives what pushing it whole gives.
+    fn same_when_split(
+        framing: Framing,
+        max: usize,
+        input: &[u8],
+    ) -> (Vec<Frame>, Option<FrameError>) {
+        let run = |pieces: &[&[u8]]| {
+            let mut f = Framer::new(framing, max);
+            let mut out = Vec::new();
+            for p in pieces {
+                if let Err(e) = f.push(p, &mut out) {
+                    return (out, Some(e));
+                }
+            }
+            (out, None)
+        };
+        let whole = run(&[input]);
+        for i in 0..input.len() {
+            assert_eq!(run(&[&input[..i], &input[i..]]), whole, "split at {i}");
+        }
+        whole
+    }
+
+    #[test]
+    fn length_line_over_the_limit_is_refused_however_the_stream_is_cut() {
+        // Caught by the framer fuzz target: a 25-character length line (here a valid number)
+        // was accepted when it arrived whole but refused when a piece ended inside it.
+        let body = "{\"a\":\"length line\"}\r\n";
+        let input = format!("{:0>25}\r\n{body}", body.len());
+        let (out, err) = same_when_split(Framing::Length, 100, input.as_bytes());
+        assert_eq!(out, vec![]);
+        // Shown: its first 24 characters.
+        assert_eq!(err, Some(FrameError::BadLength(input[..24].to_string())));
+        // 24 characters is the limit, even when the `\n` of its `\r\n` comes in the next piece.
+        let input = format!("{:0>24}\r\n{body}", body.len());
+        let (out, err) = same_when_split(Framing::Length, 100, input.as_bytes());
+        assert_eq!((out, err), (vec![rec("{\"a\":\"length line\"}")], None));
+    }
+
+    #[test]
+    fn length_line_that_is_not_text_is_an_error_not_a_keepalive() {
+        let mut f = Framer::new(Framing::Length, 100);
+        let mut out = Vec::new();
+        assert_eq!(
+            f.push(b"\xff\r\n9\r\n{\"k\":1}\r\n", &mut out),
+            Err(FrameError::BadLength("\u{fffd}".into()))
+        );
+        assert_eq!(out, vec![]);
+        // ASCII blanks are a keep-alive, as in the other framings.
+        let (out, err) = same_when_split(Framing::Length, 100, b" \t\r\n9\r\n{\"k\":1}\r\n");
+        assert_eq!((out, err), (vec![Frame::KeepAlive, rec("{\"k\":1}")], None));
+    }
+
+    #[test]
+    fn many_oversized_bodies_in_one_piece() {
+        // Each skipped body used to recurse once (and copy the rest of the piece): a piece
+        // holding many of them overflowed the stack.
+        let n = 200_000;
+        let mut input = "4\r\nabcd".repeat(n);
+        input.push_str("3\r\nk\r\n");
+        let mut f = Framer::new(Framing::Length, 1);
+        let mut out = Vec::new();
+        f.push(input.as_bytes(), &mut out).unwrap();
+        assert_eq!(out.len(), n + 1);
+        assert!(out[..n].iter().all(|fr| *fr == Frame::Oversized(4)));
+        assert_eq!(out[n], rec("k"));
+        assert_eq!(f.buffered(), 0);
     }
 
     #[test]
