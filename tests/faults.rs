@@ -55,7 +55,11 @@ struct Running {
 
 impl Running {
     fn start(args: &[&str]) -> Running {
-        let mut child = tweetpipe(args)
+        Self::start_cmd(tweetpipe(args))
+    }
+
+    fn start_cmd(mut cmd: tokio::process::Command) -> Running {
+        let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -571,6 +575,108 @@ async fn sigterm_with_kafka_frozen_spills_everything_for_the_next_run() {
          duplicates",
         count.len(),
         records - count.len()
+    );
+}
+
+/// 3c. The spill cannot be written (here: a file-size limit, RLIMIT_FSIZE with SIGXFSZ
+///     ignored, so writes past 300 KB fail with EFBIG as they would with ENOSPC on a full disk):
+///     the newest records are dropped and counted, nothing crashes, the stream stays connected,
+///     and what was spilled is delivered once the broker is back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_spill_that_cannot_be_written_drops_the_newest_and_keeps_going() {
+    let broker = OwnBroker::start("diskfull", &[]);
+    let topic = topic("diskfull");
+    create_topic_on(&broker.addr, &topic).await;
+    signal(broker.pid(), libc::SIGSTOP);
+    let sent = tweets(2_000, 9_560_000_000);
+    let server = StandIn::start(
+        vec![Conn::ok(paced(&sent, 100, Duration::from_millis(10)))],
+        Creds::test(),
+    )
+    .await;
+    let spill = tempfile::tempdir().unwrap();
+    let url = server.url();
+    let mut cmd = tweetpipe(&[
+        "produce",
+        "--brokers",
+        &broker.addr,
+        "--topic",
+        &topic,
+        "--stream-url",
+        &url,
+        "--track",
+        "x",
+        "--channel-capacity",
+        "100",
+        "--kafka-timeout",
+        "1s",
+        "--spill-dir",
+        spill.path().to_str().unwrap(),
+        "--stats-interval",
+        "0s",
+    ]);
+    const LIMIT_BYTES: u64 = 300 * 1024;
+    // SAFETY: between fork and exec only async-signal-safe calls (signal, setrlimit).
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let lim = libc::rlimit {
+                rlim_cur: LIMIT_BYTES,
+                rlim_max: LIMIT_BYTES,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let producer = Running::start_cmd(cmd);
+    wait_until("the stream is served", Duration::from_secs(60), || {
+        spilled_ids(spill.path())
+            .iter()
+            .map(|s| s.1.len())
+            .sum::<usize>()
+            > 100
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let in_spill: BTreeSet<String> = spilled_ids(spill.path())
+        .into_iter()
+        .flat_map(|s| s.1)
+        .collect();
+    for p in segments(spill.path()) {
+        assert!(std::fs::metadata(&p).unwrap().len() <= LIMIT_BYTES);
+    }
+    signal(broker.pid(), libc::SIGCONT);
+    let count = ids_in_topic(&broker.addr, &topic, &in_spill, LIMIT).await;
+    wait_until("the spill is drained", Duration::from_secs(60), || {
+        segments(spill.path()).is_empty()
+    })
+    .await;
+    let (code, stderr) = producer.stop().await;
+    assert_eq!(code, 0, "{stderr}");
+    let dropped = summary_value(&stderr, "dropped");
+    assert!(dropped > 0, "{stderr}");
+    assert!(
+        stderr.contains("writing to the spill failed") && stderr.contains("File too large"),
+        "the write error is reported: {stderr}"
+    );
+    assert_eq!(server.seen().len(), 1, "the stream stayed connected");
+    let missing: Vec<_> = in_spill
+        .iter()
+        .filter(|id| !count.contains_key(*id))
+        .take(5)
+        .collect();
+    assert!(missing.is_empty(), "spilled but lost, e.g. {missing:?}");
+    // Every served tweet was either delivered or counted as dropped.
+    let delivered = summary_value(&stderr, "delivered");
+    assert_eq!(delivered + dropped, sent.len() as u64, "{stderr}");
+    eprintln!(
+        "FIGURES spill write errors: {} tweets with the broker frozen and spill files capped at \
+         {LIMIT_BYTES} bytes: {} spilled and delivered after the broker came back, {dropped} \
+         dropped and counted, no crash, one stream connection",
+        sent.len(),
+        in_spill.len()
     );
 }
 
