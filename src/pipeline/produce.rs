@@ -222,8 +222,21 @@ pub async fn run(args: ProduceArgs) -> Result<()> {
             cancel: cancel_rx,
         },
     };
+    // Kafka first, as long as it is there: a stream that starts before the producer would
+    // fill the channel in its first milliseconds and send the start of every run through the
+    // spill. Only when Kafka cannot be reached (and the spill can catch the stream) does the
+    // stream start without it.
+    let first = match open_producer(&side).await {
+        Ok(p) => Some(p),
+        Err((e, true)) if side.wait_for_kafka => {
+            tracing::error!("Kafka is unavailable ({e}); starting the stream anyway, into the spill, and trying again");
+            None
+        }
+        Err((e, _)) => return Err(e),
+    };
     let mut producing = tokio::spawn(kafka_side(
         side,
+        first,
         rx,
         stats.clone(),
         spill.clone(),
@@ -369,6 +382,7 @@ struct KafkaSide {
 /// the channel holds goes to the spill.
 async fn kafka_side(
     side: KafkaSide,
+    mut first: Option<Vec<Arc<rskafka::client::partition::PartitionClient>>>,
     mut rx: channel::Receiver,
     stats: Arc<Stats>,
     spill: Option<Arc<Spill>>,
@@ -377,6 +391,9 @@ async fn kafka_side(
     let mut wait = Duration::from_millis(500);
     let mut waiting_since: Option<Instant> = None;
     let partition_clients = loop {
+        if let Some(p) = first.take() {
+            break p;
+        }
         match open_producer(&side).await {
             Ok(p) => break p,
             Err((e, true)) if side.wait_for_kafka && !shutdown.is_triggered() => {
