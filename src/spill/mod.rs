@@ -3,9 +3,9 @@
 //!
 //! - `segment`: the record format (length, CRC-32C, body) and reading a segment back, with
 //!   torn and corrupt tails detected and the valid prefix kept.
-//! - `store`: the spill directory: append-only segments, the size bound, fsync, and the
-//!   switch that keeps the stream in order (while the spill holds anything, new live records
-//!   join its end instead of overtaking it through the channel).
+//! - `store`: the spill directory: append-only segments, the size bound, fsync; live records
+//!   go there only when the channel has no room (and so also while the drain is waiting for
+//!   room), and take the channel again as soon as it has some.
 //! - `drain`: feeds the spill back into the producer, oldest segment first, and deletes a
 //!   segment only once Kafka acknowledged every record in it.
 //!

@@ -64,9 +64,8 @@ struct Inner {
     on_disk: u64,
     /// Segments handed to the drain and not yet deleted.
     in_drain: usize,
-    /// While true, live records go to the spill even when the channel has room, so they do
-    /// not overtake what is already spilled.
-    live_to_spill: bool,
+    /// When the last "spilling" notice was logged (one per episode, at most every 5 s).
+    last_spill_log: Option<Instant>,
     buf: Vec<u8>,
     last_drop_log: Option<Instant>,
     drops_since_log: u64,
@@ -146,7 +145,7 @@ impl Spill {
             .store(on_disk, std::sync::atomic::Ordering::Relaxed);
         Ok(Arc::new(Spill {
             inner: Mutex::new(Inner {
-                live_to_spill: !sealed.is_empty(),
+                last_spill_log: None,
                 sealed,
                 active: None,
                 next_id,
@@ -173,31 +172,36 @@ impl Spill {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The live path: to the channel when it has room and nothing is spilled (so order is
-    /// kept), else to the spill. Never waits.
+    /// The live path: to the channel when it has room, else to the spill. Never waits.
+    ///
+    /// Live records take the channel whenever there is room, alongside the drain, rather than
+    /// queueing behind the spill: a burst that filled the channel for a moment must not send
+    /// the rest of the stream through the disk. While the drain is waiting for room, the
+    /// channel has none to give, so live records go to the spill then, behind what is there.
     pub fn offer_live(&self, sender: &Sender, record: RawRecord) -> Offered {
+        let back = match sender.try_send(record) {
+            Ok(()) => return Offered::Channel,
+            Err(back) => back,
+        };
         let mut inner = self.lock();
-        if !inner.live_to_spill {
-            match sender.try_send(record) {
-                Ok(()) => return Offered::Channel,
-                Err(back) => {
-                    inner.live_to_spill = true;
-                    tracing::warn!(
-                        dir = %self.cfg.dir.display(),
-                        "channel full: Kafka is not keeping up; spilling live records to disk until it catches up"
-                    );
-                    return self.append_locked(&mut inner, &back);
-                }
-            }
+        let quiet = inner
+            .last_spill_log
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(5));
+        if quiet {
+            tracing::warn!(
+                dir = %self.cfg.dir.display(),
+                spilled_so_far = Stats::get(&self.stats.spilled),
+                "channel full: Kafka is not keeping up; spilling live records to disk"
+            );
         }
-        self.append_locked(&mut inner, &record)
+        inner.last_spill_log = Some(Instant::now());
+        self.append_locked(&mut inner, &back)
     }
 
     /// Writes `record` to the spill (a batch the producer gave up on, or the channel's content
     /// at shutdown). `Dropped` when the bound or a write error stopped it.
     pub fn append(&self, record: &RawRecord) -> Offered {
         let mut inner = self.lock();
-        inner.live_to_spill = true;
         self.append_locked(&mut inner, record)
     }
 
@@ -317,8 +321,7 @@ impl Spill {
     }
 
     /// The next segment for the drain, oldest first: a sealed one, else the active one sealed
-    /// now. `None` when the spill is empty, which also lets live records use the channel
-    /// again (everything spilled before them has been handed over).
+    /// now. `None` when the spill is empty.
     pub fn next_for_drain(&self) -> Option<Sealed> {
         let mut inner = self.lock();
         if inner.sealed.is_empty() {
@@ -329,10 +332,7 @@ impl Spill {
                 inner.in_drain += 1;
                 Some(s)
             }
-            None => {
-                inner.live_to_spill = false;
-                None
-            }
+            None => None,
         }
     }
 
