@@ -43,4 +43,17 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// An error with its sources, `outer: inner: innermost`: hyper's top-level errors ("client
+/// error (Connect)") say little until their causes are spelled out.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -177,6 +177,32 @@ async fn ids_in_topic(
     }
 }
 
+/// Waits until every id of `want` is in the topic (none lost) and the spill is empty, then
+/// stops the producer with SIGTERM, which must exit 0. Returns how often each id is in the
+/// topic, and the producer's stderr.
+async fn delivered_then_stop(
+    brokers: &str,
+    topic: &str,
+    want: &BTreeSet<String>,
+    spill: &Path,
+    producer: Running,
+) -> (BTreeMap<String, usize>, String) {
+    let count = ids_in_topic(brokers, topic, want, LIMIT).await;
+    wait_until("the spill is drained", Duration::from_secs(60), || {
+        segments(spill).is_empty()
+    })
+    .await;
+    let (code, stderr) = producer.stop().await;
+    assert_eq!(code, 0, "{stderr}");
+    let missing: Vec<_> = want
+        .iter()
+        .filter(|id| !count.contains_key(*id))
+        .take(5)
+        .collect();
+    assert!(missing.is_empty(), "lost, e.g. {missing:?}");
+    (count, stderr)
+}
+
 async fn create_topic_on(brokers: &str, topic: &str) {
     let r = run(
         tweetpipe(&[
@@ -236,19 +262,8 @@ async fn broker_stopped_mid_stream_loses_nothing() {
     tokio::time::sleep(stopped).await;
     signal(broker.pid(), libc::SIGCONT);
 
-    let count = ids_in_topic(&broker.addr, &topic, &want, LIMIT).await;
-    wait_until("the spill is drained", Duration::from_secs(60), || {
-        segments(spill.path()).is_empty()
-    })
-    .await;
-    let (code, stderr) = producer.stop().await;
-    assert_eq!(code, 0, "{stderr}");
-    let missing: Vec<_> = want
-        .iter()
-        .filter(|id| !count.contains_key(*id))
-        .take(5)
-        .collect();
-    assert!(missing.is_empty(), "lost tweets, e.g. {missing:?}");
+    let (count, stderr) =
+        delivered_then_stop(&broker.addr, &topic, &want, spill.path(), producer).await;
     let spilled = summary_value(&stderr, "spilled");
     assert!(
         spilled > 500,
@@ -317,19 +332,8 @@ async fn brokers_unreachable_at_start_then_appear() {
     let port = port.to_string();
     let broker = OwnBroker::start("late", &["--port", &port]);
     assert_eq!(broker.addr, addr);
-    let count = ids_in_topic(&broker.addr, &topic, &want, LIMIT).await;
-    wait_until("the spill is drained", Duration::from_secs(60), || {
-        segments(spill.path()).is_empty()
-    })
-    .await;
-    let (code, stderr) = producer.stop().await;
-    assert_eq!(code, 0, "{stderr}");
-    let missing: Vec<_> = want
-        .iter()
-        .filter(|id| !count.contains_key(*id))
-        .take(5)
-        .collect();
-    assert!(missing.is_empty(), "lost tweets, e.g. {missing:?}");
+    let (count, stderr) =
+        delivered_then_stop(&broker.addr, &topic, &want, spill.path(), producer).await;
     assert!(stderr.contains("Kafka is unavailable"), "{stderr}");
     assert!(stderr.contains("Kafka is back"), "{stderr}");
     assert_eq!(summary_value(&stderr, "dropped"), 0, "{stderr}");
@@ -438,13 +442,8 @@ async fn sigkill_with_records_in_the_spill_then_restart() {
     let producer = Running::start(&a.iter().map(String::as_str).collect::<Vec<_>>());
     let mut want = expected.clone();
     want.extend(more.iter().map(|t| id_of(t)));
-    let count = ids_in_topic(&broker.addr, &topic, &want, LIMIT).await;
-    wait_until("the spill is drained", Duration::from_secs(60), || {
-        segments(spill.path()).is_empty()
-    })
-    .await;
-    let (code, stderr) = producer.stop().await;
-    assert_eq!(code, 0, "{stderr}");
+    let (count, stderr) =
+        delivered_then_stop(&broker.addr, &topic, &want, spill.path(), producer).await;
     assert!(
         stderr.contains("found spilled records from a previous run"),
         "{stderr}"
@@ -453,12 +452,6 @@ async fn sigkill_with_records_in_the_spill_then_restart() {
         stderr.contains("damaged at byte") && stderr.contains("torn record"),
         "the torn tail is reported with its offset: {stderr}"
     );
-    let missing: Vec<_> = want
-        .iter()
-        .filter(|id| !count.contains_key(*id))
-        .take(5)
-        .collect();
-    assert!(missing.is_empty(), "lost, e.g. {missing:?}");
     // Nothing corrupt: every value read back is byte-identical to what Twitter sent.
     let more_by_id: BTreeMap<String, Vec<u8>> =
         more.iter().map(|t| (id_of(t), t.clone())).collect();
@@ -554,19 +547,8 @@ async fn sigterm_with_kafka_frozen_spills_everything_for_the_next_run() {
         "--stats-interval",
         "0s",
     ]);
-    let count = ids_in_topic(&broker.addr, &topic, &accepted_ids, LIMIT).await;
-    wait_until("the spill is drained", Duration::from_secs(60), || {
-        segments(spill.path()).is_empty()
-    })
-    .await;
-    let (code, stderr2) = producer.stop().await;
-    assert_eq!(code, 0, "{stderr2}");
-    let missing: Vec<_> = accepted_ids
-        .iter()
-        .filter(|id| !count.contains_key(*id))
-        .take(5)
-        .collect();
-    assert!(missing.is_empty(), "lost, e.g. {missing:?}");
+    let (count, _) =
+        delivered_then_stop(&broker.addr, &topic, &accepted_ids, spill.path(), producer).await;
     assert!(accepted_ids.is_subset(&want));
     let records: usize = count.values().sum();
     eprintln!(
@@ -648,13 +630,8 @@ async fn a_spill_that_cannot_be_written_drops_the_newest_and_keeps_going() {
         assert!(std::fs::metadata(&p).unwrap().len() <= LIMIT_BYTES);
     }
     signal(broker.pid(), libc::SIGCONT);
-    let count = ids_in_topic(&broker.addr, &topic, &in_spill, LIMIT).await;
-    wait_until("the spill is drained", Duration::from_secs(60), || {
-        segments(spill.path()).is_empty()
-    })
-    .await;
-    let (code, stderr) = producer.stop().await;
-    assert_eq!(code, 0, "{stderr}");
+    let (_, stderr) =
+        delivered_then_stop(&broker.addr, &topic, &in_spill, spill.path(), producer).await;
     let dropped = summary_value(&stderr, "dropped");
     assert!(dropped > 0, "{stderr}");
     assert!(
@@ -662,12 +639,6 @@ async fn a_spill_that_cannot_be_written_drops_the_newest_and_keeps_going() {
         "the write error is reported: {stderr}"
     );
     assert_eq!(server.seen().len(), 1, "the stream stayed connected");
-    let missing: Vec<_> = in_spill
-        .iter()
-        .filter(|id| !count.contains_key(*id))
-        .take(5)
-        .collect();
-    assert!(missing.is_empty(), "spilled but lost, e.g. {missing:?}");
     // Every served tweet was either delivered or counted as dropped.
     let delivered = summary_value(&stderr, "delivered");
     assert_eq!(delivered + dropped, sent.len() as u64, "{stderr}");

@@ -222,17 +222,7 @@ impl StreamClient {
                 signed_params.push((decode(k), decode(v)));
             }
         }
-        let body = form
-            .iter()
-            .map(|(k, v)| {
-                format!(
-                    "{}={}",
-                    utf8_percent_encode(k, OAUTH_ENCODE),
-                    utf8_percent_encode(v, OAUTH_ENCODE)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("&");
+        let body = query_string(&form);
         signed_params.extend(form);
         Ok(StreamClient {
             http: http_client(),

@@ -230,7 +230,10 @@ impl RulesApi {
         let what = format!("{method} {}", self.uri);
         let exchange = async {
             let resp = self.http.request(req).await.map_err(|e| {
-                Error::runtime(format!("{what}: cannot connect: {}", error_chain(&e)))
+                Error::runtime(format!(
+                    "{what}: cannot connect: {}",
+                    crate::error::chain(&e)
+                ))
             })?;
             let status = resp.status().as_u16();
             let body = resp
@@ -460,17 +463,6 @@ fn changed(body: &[u8]) -> Changed {
         out.errors.push(line);
     }
     out
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
 }
 
 #[cfg(test)]

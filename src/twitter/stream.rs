@@ -153,7 +153,7 @@ async fn connection(
         Ok(Err(e)) => {
             return Outcome::Retry(
                 ErrorClass::Network,
-                format!("cannot connect: {}", error_chain(&e)),
+                format!("cannot connect: {}", crate::error::chain(&e)),
             )
         }
         Ok(Ok(r)) => r,
@@ -223,7 +223,7 @@ async fn connection(
             Ok(Some(Err(e))) => {
                 return Outcome::Retry(
                     ErrorClass::Network,
-                    format!("connection lost: {}", error_chain(&e)),
+                    format!("connection lost: {}", crate::error::chain(&e)),
                 )
             }
             Ok(Some(Ok(f))) => f,
@@ -318,17 +318,6 @@ async fn body_snippet(mut body: hyper::body::Incoming) -> String {
     let _ = tokio::time::timeout(Duration::from_secs(5), read).await;
     out.truncate(512);
     String::from_utf8_lossy(&out).trim().to_string()
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
 }
 
 #[cfg(test)]
