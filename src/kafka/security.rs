@@ -107,6 +107,16 @@ impl Security {
             security.tls_roots = roots;
         }
         security.sasl = sasl(args, password)?;
+        if security.tls.is_none()
+            && security
+                .sasl
+                .as_ref()
+                .is_some_and(|s| s.mechanism == SaslMechanism::Plain)
+        {
+            tracing::warn!(
+                "--sasl-mechanism plain without --kafka-tls sends the password unencrypted; add --kafka-tls"
+            );
+        }
         Ok(security)
     }
 
