@@ -660,3 +660,22 @@ fn write_stdout(bytes: &[u8]) -> crate::Result<()> {
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_as_people_write_them() {
+        assert_eq!(parse_size("4GiB"), Ok(4 << 30));
+        assert_eq!(parse_size("16MiB"), Ok(16 << 20));
+        assert_eq!(parse_size("500MB"), Ok(500_000_000));
+        assert_eq!(parse_size("1.5 KiB"), Ok(1536));
+        assert_eq!(parse_size("1048576"), Ok(1_048_576));
+        assert_eq!(parse_size("0"), Ok(0));
+        let e = parse_size("4 parsecs").unwrap_err();
+        assert!(e.contains("unknown size unit"), "{e}");
+        let e = parse_size("lots").unwrap_err();
+        assert!(e.contains("4GiB"), "{e}");
+    }
+}
