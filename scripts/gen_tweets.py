@@ -56,8 +56,8 @@ Examples
     scripts/gen_tweets.py --count 1000 --out /tmp/tweets.jsonl
     scripts/gen_tweets.py --count 100000 --deletes 0.01 --out /tmp/big.jsonl.gz
     scripts/gen_tweets.py --count 5 --out - | head -1 | python3 -m json.tool
-    # the bundled demo sample, data/sample/tweets.jsonl.gz:
-    scripts/gen_tweets.py --count 5000 --deletes 0.01 --seed 42 --out data/sample/tweets.jsonl.gz
+    # the bundled demo sample, tests/data/sample/tweets.jsonl.gz:
+    scripts/gen_tweets.py --count 5000 --deletes 0.01 --seed 42 --out tests/data/sample/tweets.jsonl.gz
 
 A size summary (min/mean/max bytes per tweet, counts of each kind) goes to
 stderr; the records go to --out. Only the Python standard library is used.

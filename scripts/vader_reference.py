@@ -18,7 +18,7 @@ with the floats exactly as vaderSentiment returns them (already rounded by it), 
 repr() so they read back bit-for-bit.
 
 The script refuses to run against any other vaderSentiment version, and checks that the
-package's lexicon files are byte-identical to the copies the Rust port embeds (data/vader/),
+package's lexicon files are byte-identical to the copies the Rust port embeds (src/enrich/vader/),
 so the reference and the port provably score with the same data.
 """
 import argparse
@@ -70,7 +70,7 @@ def main():
     for name in ("vader_lexicon.txt", "emoji_utf8_lexicon.txt"):
         with open(os.path.join(pkg_dir, name), "rb") as a, open(os.path.join(ROOT, "data", "vader", name), "rb") as b:
             if a.read() != b.read():
-                sys.exit(f"data/vader/{name} differs from the one in vaderSentiment {version}")
+                sys.exit(f"src/enrich/vader/{name} differs from the one in vaderSentiment {version}")
 
     analyzer = vs.SentimentIntensityAnalyzer()
     rows = read_corpus(args.input)

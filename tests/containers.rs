@@ -1,6 +1,6 @@
 //! End to end against real Apache Kafka (KRaft, 3 nodes) and Redpanda in Docker, started by
 //! testcontainers-rs: `tweetpipe topic create`, `tweetpipe produce --from-file` of the sample
-//! stream (`data/sample/tweets.jsonl.gz`, 5,000 tweets), `tweetpipe consume`, and every tweet
+//! stream (`tests/data/sample/tweets.jsonl.gz`, 5,000 tweets), `tweetpipe consume`, and every tweet
 //! id of the file must come out exactly once.
 //!
 //! Only built with `--features testcontainers`. The two Docker tests are `#[ignore]`d, so CI
@@ -175,7 +175,7 @@ async fn produce_and_consume(brokers: &str, replication_factor: u32) {
     .await;
     assert_eq!(r.code, 0, "topic create failed: {}", r.stderr);
 
-    let sample = support::root().join("data/sample/tweets.jsonl.gz");
+    let sample = support::root().join("tests/data/sample/tweets.jsonl.gz");
     let r = run(
         tweetpipe(&[
             "produce",

@@ -2,7 +2,7 @@
 //! time it picks from v1.1 and v2 records, how it tells tweets from stream control messages and
 //! from garbage, and what language it reports.
 //!
-//! The v1.1 tweets are real-shaped lines of the bundled sample (`data/sample/tweets.jsonl.gz`,
+//! The v1.1 tweets are real-shaped lines of the bundled sample (`tests/data/sample/tweets.jsonl.gz`,
 //! made by scripts/gen_tweets.py: compact JSON, `\uXXXX` and `\/` escapes, ~40-field users,
 //! `extended_tweet`, retweets and quotes with the original embedded), picked by id. Besides the
 //! hand-checked cases, every line of the sample is checked against an independent reading of
@@ -19,7 +19,7 @@ use tweetpipe::enrich::{EnrichedTweet, Enricher, Outcome, User};
 fn sample() -> &'static [String] {
     static LINES: OnceLock<Vec<String>> = OnceLock::new();
     LINES.get_or_init(|| {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/sample/tweets.jsonl.gz");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sample/tweets.jsonl.gz");
         let mut text = String::new();
         flate2::read::GzDecoder::new(std::fs::File::open(path).expect("the bundled sample"))
             .read_to_string(&mut text)

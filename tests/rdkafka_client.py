@@ -44,7 +44,7 @@ first), and a fetch waits the full fetch.wait.max.ms, hence 100 ms here.
 Requires confluent-kafka; installed with pip (quietly) when missing.
 
 Examples
-    python3 tests/rdkafka_client.py produce --brokers 127.0.0.1:9092 --topic tweets --file data/sample/tweets.jsonl.gz
+    python3 tests/rdkafka_client.py produce --brokers 127.0.0.1:9092 --topic tweets --file tests/data/sample/tweets.jsonl.gz
     python3 tests/rdkafka_client.py consume --brokers 127.0.0.1:9092 --topic tweets --count 5051 --timeout 30
 """
 

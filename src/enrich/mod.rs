@@ -7,9 +7,9 @@
 //!   tweet's text, entities, author, time and retweet/quote links;
 //! - [`lang`]: Twitter's language label, or a `whatlang` guess when Twitter said "und";
 //! - [`vader`]: sentiment scores (VADER, a pure-Rust port of vaderSentiment 3.3.2 that agrees
-//!   with the Python reference), with its lexicons embedded from `data/vader/`.
+//!   with the Python reference), with its lexicons embedded from `src/enrich/vader/`.
 //!
-//! The steps are public so that `examples/enrich_bench.rs` can time each on its own; the
+//! The steps are public so that `scripts/enrich_bench.rs` can time each on its own; the
 //! consumer needs only [`Enricher`] and [`Outcome`].
 //!
 //! Cost, measured by `cargo run --release --example enrich_bench` on one core over 20,000 of

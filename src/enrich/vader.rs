@@ -1,5 +1,5 @@
 //! VADER sentiment scoring, a pure-Rust port of the Python `vaderSentiment` package, version
-//! 3.3.2 (C.J. Hutto, MIT; lexicons and licence under `data/vader/`).
+//! 3.3.2 (C.J. Hutto, MIT; lexicons and licence under `src/enrich/vader/`).
 //!
 //! It owns the whole pipeline the reference runs in `SentimentIntensityAnalyzer.polarity_scores`:
 //! emoji-to-description substitution, tokenisation, the lexicon look-up and every heuristic
@@ -20,9 +20,9 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 /// `vader_lexicon.txt` from vaderSentiment 3.3.2, byte for byte (CRLF line ends included).
-const VADER_LEXICON: &str = include_str!("../../data/vader/vader_lexicon.txt");
+const VADER_LEXICON: &str = include_str!("vader/vader_lexicon.txt");
 /// `emoji_utf8_lexicon.txt` from vaderSentiment 3.3.2, byte for byte.
-const EMOJI_LEXICON: &str = include_str!("../../data/vader/emoji_utf8_lexicon.txt");
+const EMOJI_LEXICON: &str = include_str!("vader/emoji_utf8_lexicon.txt");
 
 // Empirically derived constants of the reference (names as there).
 /// Booster word increment.

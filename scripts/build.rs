@@ -26,7 +26,7 @@ fn watch(path: &Path) {
 
 fn main() {
     println!("cargo:rerun-if-env-changed=TWEETPIPE_GIT_COMMIT");
-    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=scripts/build.rs");
 
     // Watch what moves when HEAD changes: HEAD itself, the branch's ref file and packed-refs
     // (where `git gc` or a fresh clone keeps refs). `--git-dir` also finds worktrees and
