@@ -19,7 +19,10 @@ use tweetpipe::enrich::{EnrichedTweet, Enricher, Outcome, User};
 fn sample() -> &'static [String] {
     static LINES: OnceLock<Vec<String>> = OnceLock::new();
     LINES.get_or_init(|| {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sample/tweets.jsonl.gz");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/sample/tweets.jsonl.gz"
+        );
         let mut text = String::new();
         flate2::read::GzDecoder::new(std::fs::File::open(path).expect("the bundled sample"))
             .read_to_string(&mut text)

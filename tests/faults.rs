@@ -151,19 +151,8 @@ async fn ids_in_topic(
     limit: Duration,
 ) -> BTreeMap<String, usize> {
     let started = Instant::now();
-    // The producer may be the one creating the topic, once it reaches the broker.
-    let client = rskafka::client::ClientBuilder::new(vec![brokers.to_string()])
-        .build()
-        .await
-        .expect("connect for reading");
-    loop {
-        let topics = client.list_topics().await.unwrap();
-        if topics.iter().any(|t| t.name == topic) {
-            break;
-        }
-        assert!(started.elapsed() < limit, "topic {topic} never appeared");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    // read_topic_from waits for the topic too: the producer may create it only once it
+    // reaches the broker.
     loop {
         let reads = read_topic_from(brokers, topic, want.len(), Duration::from_secs(20)).await;
         let mut count = BTreeMap::new();
@@ -203,6 +192,14 @@ async fn delivered_then_stop(
     (count, stderr)
 }
 
+/// A broker of the test's own, with a fresh 2-partition topic on it.
+async fn broker_with_topic(broker_name: &str, topic_name: &str) -> (OwnBroker, String) {
+    let broker = OwnBroker::start(broker_name, &[]);
+    let topic = topic(topic_name);
+    create_topic_on(&broker.addr, &topic).await;
+    (broker, topic)
+}
+
 async fn create_topic_on(brokers: &str, topic: &str) {
     let r = run(
         tweetpipe(&[
@@ -226,9 +223,7 @@ async fn create_topic_on(brokers: &str, topic: &str) {
 ///    connection was never dropped by us, and the spill drained.
 #[tokio::test(flavor = "multi_thread")]
 async fn broker_stopped_mid_stream_loses_nothing() {
-    let broker = OwnBroker::start("sigstop", &[]);
-    let topic = topic("sigstop");
-    create_topic_on(&broker.addr, &topic).await;
+    let (broker, topic) = broker_with_topic("sigstop", "sigstop").await;
     let sent = tweets(8_000, 9_300_000_000);
     let want: BTreeSet<String> = sent.iter().map(|t| id_of(t)).collect();
     let server = StandIn::start(
@@ -355,9 +350,7 @@ async fn brokers_unreachable_at_start_then_appear() {
 ///    which is reported with its byte offset; values are byte-identical.
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_with_records_in_the_spill_then_restart() {
-    let broker = OwnBroker::start("sigkill", &[]);
-    let topic = topic("sigkill");
-    create_topic_on(&broker.addr, &topic).await;
+    let (broker, topic) = broker_with_topic("sigkill", "sigkill").await;
     signal(broker.pid(), libc::SIGSTOP);
     let sent = tweets(4_000, 9_500_000_000);
     let by_id: BTreeMap<String, Vec<u8>> = sent.iter().map(|t| (id_of(t), t.clone())).collect();
@@ -480,9 +473,7 @@ async fn sigkill_with_records_in_the_spill_then_restart() {
 ///     delivers every tweet.
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_with_kafka_frozen_spills_everything_for_the_next_run() {
-    let broker = OwnBroker::start("sigterm", &[]);
-    let topic = topic("sigterm-frozen");
-    create_topic_on(&broker.addr, &topic).await;
+    let (broker, topic) = broker_with_topic("sigterm", "sigterm-frozen").await;
     let sent = tweets(4_000, 9_550_000_000);
     let want: BTreeSet<String> = sent.iter().map(|t| id_of(t)).collect();
     let server = StandIn::start(
@@ -566,9 +557,7 @@ async fn sigterm_with_kafka_frozen_spills_everything_for_the_next_run() {
 ///     and what was spilled is delivered once the broker is back.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_spill_that_cannot_be_written_drops_the_newest_and_keeps_going() {
-    let broker = OwnBroker::start("diskfull", &[]);
-    let topic = topic("diskfull");
-    create_topic_on(&broker.addr, &topic).await;
+    let (broker, topic) = broker_with_topic("diskfull", "diskfull").await;
     signal(broker.pid(), libc::SIGSTOP);
     let sent = tweets(2_000, 9_560_000_000);
     let server = StandIn::start(
