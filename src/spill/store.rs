@@ -238,14 +238,19 @@ impl Spill {
 
     fn write_locked(&self, inner: &mut Inner, record: &RawRecord) -> std::io::Result<()> {
         if inner.active.is_none() {
+            // The id is used up even if creating the file fails, so a later attempt (the disk
+            // has room again) does not trip over a half-made file of the same name.
             let id = inner.next_id;
+            inner.next_id += 1;
             let path = self.cfg.dir.join(format!("{id:020}.spill"));
             let mut file = OpenOptions::new()
                 .create_new(true)
                 .append(true)
                 .open(&path)?;
-            file.write_all(segment::MAGIC)?;
-            inner.next_id += 1;
+            if let Err(e) = file.write_all(segment::MAGIC) {
+                let _ = std::fs::remove_file(&path);
+                return Err(e);
+            }
             inner.on_disk += segment::MAGIC.len() as u64;
             inner.active = Some(Active {
                 id,
