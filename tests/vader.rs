@@ -5,15 +5,13 @@
 //! the human mean ratings at least as well as the reference does (r = 0.8722).
 //! `cargo test --release --test vader -- --ignored --nocapture` also measures throughput.
 
+mod support;
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use tweetpipe::enrich::vader::{Scores, SentimentAnalyzer};
 
-const CORPUS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/data/vader/tweets_groundtruth.tsv"
-);
 const REFERENCE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/data/vader_reference.tsv"
@@ -28,7 +26,9 @@ struct Tweet {
 /// `id<TAB>rating<TAB>text` lines, split on '\n' only and the text kept as is: the same
 /// reading as scripts/vader_reference.py, so both sides score the same strings.
 fn corpus() -> Vec<Tweet> {
-    let data = std::fs::read_to_string(CORPUS).unwrap_or_else(|e| panic!("reading {CORPUS}: {e}"));
+    let path = support::shared_dir().join("data/vader/tweets_groundtruth.tsv");
+    let data = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     data.split('\n')
         .filter(|l| !l.is_empty())
         .map(|line| {
