@@ -29,7 +29,7 @@
 #![allow(dead_code)]
 
 use std::fmt;
-use std::io::{self, Write as _};
+use std::io::{self, IoSlice, Write as _};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -1323,6 +1323,9 @@ impl ChunkedBody<'_> {
         if records.is_empty() {
             return Ok(());
         }
+        if self.gzip.is_none() && !self.length_delimited {
+            return self.send_records_vectored(records, passes).await;
+        }
         let mut batch = Vec::with_capacity(RECORDS_CHUNK + 4096);
         let mut pass = 0;
         while passes.is_none_or(|n| pass < n) {
@@ -1336,6 +1339,44 @@ impl ChunkedBody<'_> {
             pass += 1;
         }
         self.send(&batch).await
+    }
+
+    /// [`Self::send_records`] for a plain response, without copying a byte in user space: each
+    /// ~64 KiB chunk goes out in one `writev` straight from the records. The benchmark runs the
+    /// stand-in on the same two cores as tweetpipe and the broker, so every copy it saves is CPU
+    /// left to what is measured (copying each chunk twice cost it about 0.1 s of CPU per
+    /// 100,000 tweets).
+    async fn send_records_vectored(
+        &mut self,
+        records: &[Vec<u8>],
+        passes: Option<u64>,
+    ) -> io::Result<()> {
+        let mut pass = 0;
+        while passes.is_none_or(|n| pass < n) {
+            let mut start = 0;
+            while start < records.len() {
+                // As many whole records as fit in a chunk; a larger record is a chunk alone.
+                let (mut end, mut size) = (start, 0);
+                while end < records.len()
+                    && (size == 0 || size + records[end].len() + 2 <= RECORDS_CHUNK)
+                {
+                    size += records[end].len() + 2;
+                    end += 1;
+                }
+                let head = format!("{size:x}\r\n");
+                let mut slices = Vec::with_capacity(2 * (end - start) + 2);
+                slices.push(IoSlice::new(head.as_bytes()));
+                for record in &records[start..end] {
+                    slices.push(IoSlice::new(record));
+                    slices.push(IoSlice::new(b"\r\n"));
+                }
+                slices.push(IoSlice::new(b"\r\n"));
+                write_all_vectored(self.stream, &mut slices).await?;
+                start = end;
+            }
+            pass += 1;
+        }
+        Ok(())
     }
 
     async fn stall(self) -> io::Result<()> {
@@ -1381,6 +1422,20 @@ impl ChunkedBody<'_> {
         self.stream.write_all(b"0\r\n\r\n").await?;
         self.stream.shutdown().await
     }
+}
+
+async fn write_all_vectored(
+    stream: &mut TcpStream,
+    mut slices: &mut [IoSlice<'_>],
+) -> io::Result<()> {
+    while !slices.is_empty() {
+        let n = stream.write_vectored(slices).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut slices, n);
+    }
+    Ok(())
 }
 
 async fn write_chunk(stream: &mut TcpStream, wire: &mut Vec<u8>, data: &[u8]) -> io::Result<()> {
