@@ -1,7 +1,9 @@
 //! `tweetpipe consume`: Kafka → parse → enrich → JSON lines, exactly once across crashes.
 //!
-//! One fetch task per partition reads ahead (rskafka decodes gzip and snappy batches); the
-//! main task enriches and writes in each partition's offset order, and every
+//! One fetch task per partition reads ahead (rskafka decodes gzip and snappy batches) and has
+//! each fetch enriched into output lines while it fetches the next (in parallel across
+//! partitions when the runtime has more than one worker); the main task writes the lines in
+//! each partition's offset order, and every
 //! `--commit-interval` makes the output durable (fsync) and only then commits the next
 //! offsets to the group in Kafka. On start, records that a previous run wrote past its last
 //! commit are found in the `.inprogress` files and skipped (see [`crate::sink`]), so a kill at
@@ -55,13 +57,63 @@ impl StartFrom {
 const FETCH_MAX_BYTES: i32 = 1024 * 1024;
 
 enum Fetched {
-    Records {
+    /// One fetch's records, already enriched into output lines by the partition's task.
+    Lines {
         partition: i32,
-        records: Vec<RecordAndOffset>,
+        lines: Lines,
         high_watermark: i64,
     },
     /// Reading cannot go on (e.g. a batch compressed with a codec we do not link).
     Fatal(String),
+}
+
+/// Output lines built from one fetch, in offset order. The enrichment happens beside each
+/// partition's fetch task (see [`fetch_loop`]); the main task only writes, counts and
+/// commits.
+#[derive(Default)]
+struct Lines {
+    /// The lines back to back, without newlines.
+    buf: Vec<u8>,
+    lines: Vec<Line>,
+}
+
+struct Line {
+    offset: i64,
+    stream: Stream,
+    /// End of this line in `buf` (it starts where the previous one ends).
+    end: usize,
+    /// What the stats count once the line is written.
+    seen: Seen,
+}
+
+enum Seen {
+    Tweet {
+        compound: f64,
+        lang: String,
+        hashtags: Vec<String>,
+    },
+    Control,
+    Error,
+}
+
+impl Lines {
+    fn build(enricher: &Enricher, partition: i32, records: Vec<RecordAndOffset>) -> Lines {
+        let mut out = Lines {
+            buf: Vec::with_capacity(records.len() * 1024),
+            lines: Vec::with_capacity(records.len()),
+        };
+        for r in records {
+            let value = r.record.value.as_deref().unwrap_or_default();
+            let (stream, seen) = build_line(enricher, value, partition, r.offset, &mut out.buf);
+            out.lines.push(Line {
+                offset: r.offset,
+                stream,
+                end: out.buf.len(),
+                seen,
+            });
+        }
+        out
+    }
 }
 
 /// Counters of the current stats window and of the whole run.
@@ -192,7 +244,8 @@ pub async fn run(args: ConsumeArgs) -> Result<()> {
             .map_err(|e| Error::runtime(format!("cannot finalize {}: {e}", f.display())))?;
     }
 
-    let (tx, mut rx) = mpsc::channel::<Fetched>(2 * partitions as usize + 2);
+    let (tx, mut rx) = mpsc::channel::<Fetched>(partitions as usize + 2);
+    let enricher = Arc::new(Enricher::new());
     let fetchers: Vec<_> = clients
         .iter()
         .enumerate()
@@ -203,13 +256,13 @@ pub async fn run(args: ConsumeArgs) -> Result<()> {
                 next[&(p as i32)],
                 args.fetch_wait,
                 timeout,
+                enricher.clone(),
                 tx.clone(),
             ))
         })
         .collect();
     drop(tx);
 
-    let enricher = Enricher::new();
     let mut totals = Totals::default();
     let mut window = Window::default();
     let mut window_start = Instant::now();
@@ -220,7 +273,6 @@ pub async fn run(args: ConsumeArgs) -> Result<()> {
     commit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let stats_every = (!args.stats_interval.is_zero()).then_some(args.stats_interval);
     let mut fatal = None;
-    let mut line = Vec::with_capacity(8 * 1024);
 
     'run: loop {
         let idle_left = args
@@ -230,23 +282,23 @@ pub async fn run(args: ConsumeArgs) -> Result<()> {
             msg = rx.recv() => match msg {
                 None => break 'run,
                 Some(Fetched::Fatal(e)) => { fatal = Some(e); break 'run; }
-                Some(Fetched::Records { partition, records, high_watermark }) => {
+                Some(Fetched::Lines { partition, lines, high_watermark }) => {
                     high.insert(partition, high_watermark);
-                    for r in records {
+                    let mut start = 0;
+                    for l in lines.lines {
+                        let text = &lines.buf[start..l.end];
+                        start = l.end;
                         if args.max_records.is_some_and(|m| totals.written >= m) {
                             break;
                         }
                         // Never write an offset twice, whatever a broker hands back.
-                        if next.get(&partition).is_some_and(|n| r.offset < *n) {
-                            tracing::warn!(partition, offset = r.offset, next = next[&partition], "fetch returned a record already written; skipped");
+                        if next.get(&partition).is_some_and(|n| l.offset < *n) {
+                            tracing::warn!(partition, offset = l.offset, next = next[&partition], "fetch returned a record already written; skipped");
                             continue;
                         }
-                        let value = r.record.value.as_deref().unwrap_or_default();
-                        line.clear();
-                        let stream = build_line(&enricher, value, partition, r.offset, &mut line, &mut totals, &mut window);
-                        sink.write(stream, &line).map_err(|e| Error::runtime(format!("writing output: {e}")))?;
-                        totals.written += 1;
-                        next.insert(partition, r.offset + 1);
+                        sink.write(l.stream, text).map_err(|e| Error::runtime(format!("writing output: {e}")))?;
+                        totals.count(l.seen, &mut window);
+                        next.insert(partition, l.offset + 1);
                         dirty = true;
                         last_record = Instant::now();
                     }
@@ -300,46 +352,66 @@ pub async fn run(args: ConsumeArgs) -> Result<()> {
     }
 }
 
-/// Enriches one record into `line` and says which output it goes to.
+impl Totals {
+    /// Counts a line that was written, in the run's totals and the stats window.
+    fn count(&mut self, seen: Seen, window: &mut Window) {
+        self.written += 1;
+        match seen {
+            Seen::Tweet {
+                compound,
+                lang,
+                hashtags,
+            } => {
+                self.tweets += 1;
+                window.tweets += 1;
+                window.compound_sum += compound;
+                *window.langs.entry(lang).or_default() += 1;
+                for h in &hashtags {
+                    *window.hashtags.entry(h.to_lowercase()).or_default() += 1;
+                }
+            }
+            Seen::Control => self.controls += 1,
+            Seen::Error => self.errors += 1,
+        }
+    }
+}
+
+/// Enriches one record and appends its line to `line`; says which output it goes to and
+/// what the stats count for it.
 fn build_line(
     enricher: &Enricher,
     value: &[u8],
     partition: i32,
     offset: i64,
     line: &mut Vec<u8>,
-    totals: &mut Totals,
-    window: &mut Window,
-) -> Stream {
-    let stream = match enricher.enrich(value) {
+) -> (Stream, Seen) {
+    let (stream, seen) = match enricher.enrich(value) {
         Outcome::Tweet(t) => {
-            totals.tweets += 1;
-            window.tweets += 1;
-            window.compound_sum += t.sentiment.compound;
-            *window.langs.entry(t.lang.clone()).or_default() += 1;
-            for h in &t.hashtags {
-                *window.hashtags.entry(h.to_lowercase()).or_default() += 1;
-            }
             serde_json::to_writer(&mut *line, &t).expect("serializing to memory");
-            Stream::Tweets
+            let t = *t;
+            let seen = Seen::Tweet {
+                compound: t.sentiment.compound,
+                lang: t.lang,
+                hashtags: t.hashtags,
+            };
+            (Stream::Tweets, seen)
         }
         Outcome::Control { kind, raw } => {
-            totals.controls += 1;
             line.extend_from_slice(b"{\"kind\":");
             serde_json::to_writer(&mut *line, kind).expect("serializing to memory");
             line.extend_from_slice(b",\"message\":");
             serde_json::to_writer(&mut *line, &raw).expect("serializing to memory");
             line.push(b'}');
-            Stream::Deletes
+            (Stream::Deletes, Seen::Control)
         }
         Outcome::Invalid { reason } => {
-            totals.errors += 1;
             line.extend_from_slice(b"{\"reason\":");
             serde_json::to_writer(&mut *line, &reason).expect("serializing to memory");
             line.extend_from_slice(b",\"value\":");
             serde_json::to_writer(&mut *line, &String::from_utf8_lossy(value))
                 .expect("serializing to memory");
             line.push(b'}');
-            Stream::Errors
+            (Stream::Errors, Seen::Error)
         }
     };
     // Every line ends with its Kafka position; recovery reads it back from there.
@@ -348,7 +420,7 @@ fn build_line(
     line.extend_from_slice(
         format!(",\"kafka\":{{\"partition\":{partition},\"offset\":{offset}}}}}").as_bytes(),
     );
-    stream
+    (stream, seen)
 }
 
 async fn durable_commit(
@@ -370,11 +442,54 @@ async fn fetch_loop(
     mut offset: i64,
     wait: Duration,
     timeout: Duration,
+    enricher: Arc<Enricher>,
     tx: mpsc::Sender<Fetched>,
 ) {
     let long_wait_ms = wait.as_millis().clamp(1, i32::MAX as u128) as i32;
     let mut wait_ms = long_wait_ms;
     let mut backoff = Duration::from_millis(100);
+    // Each fetch's records are enriched on a blocking-pool thread while the next fetches are
+    // on their way, and a forwarder hands the lines on in fetch order: the broker's answer
+    // time and the enrichment overlap instead of adding up, and partitions are enriched in
+    // parallel when there are cores for it. At most ENRICH_AHEAD fetches per partition are
+    // being enriched or waiting for the main task, which bounds the memory it takes.
+    // With a single worker thread (one core) there is nothing to run in parallel, and the
+    // forwarder enriches itself, which saves two thread hand-offs per fetch.
+    let parallel = tokio::runtime::Handle::current().metrics().num_workers() > 1;
+    let (jobs, mut jobs_rx) = mpsc::channel::<Job>(ENRICH_AHEAD);
+    let forwarder_enricher = enricher.clone();
+    let forwarder = tokio::spawn(async move {
+        while let Some(job) = jobs_rx.recv().await {
+            let fetched = match job {
+                Job::Raw {
+                    records,
+                    high_watermark,
+                } => Fetched::Lines {
+                    partition,
+                    lines: Lines::build(&forwarder_enricher, partition, records),
+                    high_watermark,
+                },
+                Job::Lines {
+                    lines,
+                    high_watermark,
+                } => match lines.await {
+                    Ok(lines) => Fetched::Lines {
+                        partition,
+                        lines,
+                        high_watermark,
+                    },
+                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    Err(_) => return,
+                },
+                Job::Fatal(message) => Fetched::Fatal(message),
+            };
+            if tx.send(fetched).await.is_err() {
+                return;
+            }
+        }
+    });
+    // Ends with the fetch loop: aborted, or its owner gone (the forwarder's sends fail).
+    let _forwarder = AbortOnDrop(forwarder);
     loop {
         let got = tokio::time::timeout(
             timeout + wait,
@@ -402,19 +517,26 @@ async fn fetch_loop(
                 // Catching up, ask for what is there now; caught up, wait long for news. Kafka
                 // answers at once when data is there anyway, but tansu waits out the full max
                 // wait on every fetch, which capped a backlog at one fetch per --fetch-wait.
-                wait_ms = if records.is_empty() { long_wait_ms } else { 1 };
+                wait_ms = if records.is_empty() { long_wait_ms } else { 0 };
                 if let Some(last) = records.last() {
                     offset = last.offset + 1;
                 }
-                if tx
-                    .send(Fetched::Records {
-                        partition,
+                let job = if parallel {
+                    let enricher = enricher.clone();
+                    let lines = tokio::task::spawn_blocking(move || {
+                        Lines::build(&enricher, partition, records)
+                    });
+                    Job::Lines {
+                        lines,
+                        high_watermark,
+                    }
+                } else {
+                    Job::Raw {
                         records,
                         high_watermark,
-                    })
-                    .await
-                    .is_err()
-                {
+                    }
+                };
+                if jobs.send(job).await.is_err() {
                     return;
                 }
                 continue;
@@ -432,11 +554,14 @@ async fn fetch_loop(
         };
         let text = err.to_string();
         if let Some(codec) = unsupported_codec(&text) {
-            let _ = tx
-                .send(Fetched::Fatal(format!(
+            let _ = jobs
+                .send(Job::Fatal(format!(
                     "partition {partition} at offset {offset} holds a {codec}-compressed record batch; tweetpipe links no C codecs and reads only uncompressed, gzip and snappy batches. Have the producer use gzip or snappy"
                 )))
                 .await;
+            // Stay until the forwarder has passed everything on, the fatal error last.
+            drop(jobs);
+            std::future::pending::<()>().await;
             return;
         }
         if text.contains("OffsetOutOfRange") {
@@ -461,6 +586,33 @@ async fn fetch_loop(
         );
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Fetches per partition that may be enriched ahead of the main task (see [`fetch_loop`]).
+const ENRICH_AHEAD: usize = 2;
+
+/// What a partition's fetch loop hands its forwarder, in fetch order.
+enum Job {
+    /// One fetch's records, for the forwarder to enrich.
+    Raw {
+        records: Vec<RecordAndOffset>,
+        high_watermark: i64,
+    },
+    /// One fetch's records being enriched on the blocking pool.
+    Lines {
+        lines: tokio::task::JoinHandle<Lines>,
+        high_watermark: i64,
+    },
+    Fatal(String),
+}
+
+/// Aborts a task when dropped (here: the forwarder, when its fetch loop is aborted).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
