@@ -245,7 +245,11 @@ pub async fn run(args: ConsumeArgs) -> Result<()> {
     }
 
     let (tx, mut rx) = mpsc::channel::<Fetched>(partitions as usize + 2);
-    let enricher = Arc::new(Enricher::new());
+    let workers = tokio::runtime::Handle::current().metrics().num_workers();
+    let enrichment = Enrichment {
+        enricher: Arc::new(Enricher::new()),
+        slots: (workers > 1).then(|| Arc::new(tokio::sync::Semaphore::new(workers))),
+    };
     let fetchers: Vec<_> = clients
         .iter()
         .enumerate()
@@ -256,7 +260,7 @@ pub async fn run(args: ConsumeArgs) -> Result<()> {
                 next[&(p as i32)],
                 args.fetch_wait,
                 timeout,
-                enricher.clone(),
+                enrichment.clone(),
                 tx.clone(),
             ))
         })
@@ -442,7 +446,7 @@ async fn fetch_loop(
     mut offset: i64,
     wait: Duration,
     timeout: Duration,
-    enricher: Arc<Enricher>,
+    enrichment: Enrichment,
     tx: mpsc::Sender<Fetched>,
 ) {
     let long_wait_ms = wait.as_millis().clamp(1, i32::MAX as u128) as i32;
@@ -453,11 +457,8 @@ async fn fetch_loop(
     // time and the enrichment overlap instead of adding up, and partitions are enriched in
     // parallel when there are cores for it. At most ENRICH_AHEAD fetches per partition are
     // being enriched or waiting for the main task, which bounds the memory it takes.
-    // With a single worker thread (one core) there is nothing to run in parallel, and the
-    // forwarder enriches itself, which saves two thread hand-offs per fetch.
-    let parallel = tokio::runtime::Handle::current().metrics().num_workers() > 1;
     let (jobs, mut jobs_rx) = mpsc::channel::<Job>(ENRICH_AHEAD);
-    let forwarder_enricher = enricher.clone();
+    let forwarder_enricher = enrichment.enricher.clone();
     let forwarder = tokio::spawn(async move {
         while let Some(job) = jobs_rx.recv().await {
             let fetched = match job {
@@ -521,20 +522,23 @@ async fn fetch_loop(
                 if let Some(last) = records.last() {
                     offset = last.offset + 1;
                 }
-                let job = if parallel {
-                    let enricher = enricher.clone();
-                    let lines = tokio::task::spawn_blocking(move || {
-                        Lines::build(&enricher, partition, records)
-                    });
-                    Job::Lines {
-                        lines,
-                        high_watermark,
+                let job = match &enrichment.slots {
+                    Some(slots) => {
+                        let slot = slots.clone().acquire_owned().await.expect("never closed");
+                        let enricher = enrichment.enricher.clone();
+                        let lines = tokio::task::spawn_blocking(move || {
+                            let _slot = slot;
+                            Lines::build(&enricher, partition, records)
+                        });
+                        Job::Lines {
+                            lines,
+                            high_watermark,
+                        }
                     }
-                } else {
-                    Job::Raw {
+                    None => Job::Raw {
                         records,
                         high_watermark,
-                    }
+                    },
                 };
                 if jobs.send(job).await.is_err() {
                     return;
@@ -587,6 +591,18 @@ async fn fetch_loop(
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
+}
+
+/// How fetched records are enriched (see [`fetch_loop`]).
+#[derive(Clone)]
+struct Enrichment {
+    enricher: Arc<Enricher>,
+    /// With more than one worker thread: enrichment runs on the blocking pool, at most one
+    /// job per worker at a time (a topic of 60 partitions catching up must not start 120
+    /// threads on 2 cores). With one worker (one core) there is nothing to run in parallel:
+    /// `None`, and each partition's forwarder enriches itself, which saves two thread
+    /// hand-offs per fetch.
+    slots: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 /// Fetches per partition that may be enriched ahead of the main task (see [`fetch_loop`]).
