@@ -473,3 +473,69 @@ async fn output_to_stdout() {
     assert_eq!(lines.len(), 30);
     assert!(lines.iter().all(|l| l["sentiment"]["compound"].is_number()));
 }
+
+/// Enrichment runs beside the fetches: in each partition's forwarder with one worker thread,
+/// on the blocking pool with several. Either way every partition's lines come out in offset
+/// order, each record once, across several fetches per partition (4 KB tweets, 1 MiB fetches).
+#[tokio::test(flavor = "multi_thread")]
+async fn one_worker_or_many_each_partition_is_written_in_offset_order() {
+    let filler = "x".repeat(4000);
+    let input: Vec<Vec<u8>> = tweets(1500, 70_000)
+        .iter()
+        .map(|t| {
+            let mut v: serde_json::Value = serde_json::from_slice(t).unwrap();
+            v["filler"] = serde_json::Value::String(filler.clone());
+            serde_json::to_vec(&v).unwrap()
+        })
+        .collect();
+    let topic = produce_lines("order", &input, 2).await;
+    let want: BTreeSet<String> = (70_000..71_500).map(|i: u64| i.to_string()).collect();
+    for workers in ["1", "4"] {
+        let out = tempfile::tempdir().unwrap();
+        let group = format!("{topic}-{workers}");
+        let mut cmd = tweetpipe(&[
+            "consume",
+            "--brokers",
+            &brokers(),
+            "--topic",
+            &topic,
+            "--group",
+            &group,
+            "--output",
+            out.path().to_str().unwrap(),
+            "--max-records",
+            "1500",
+            // A broken order skips records, and the run would wait for them until LIMIT.
+            "--idle-exit",
+            "5s",
+            "--stats-interval",
+            "0s",
+        ]);
+        cmd.env("TOKIO_WORKER_THREADS", workers);
+        let r = run(cmd, LIMIT).await;
+        assert_eq!(r.code, 0, "{workers} workers: {}", r.stderr);
+        let lines = lines_of(out.path(), "tweets");
+        let mut last: BTreeMap<i64, i64> = BTreeMap::new();
+        let mut ids = BTreeSet::new();
+        for l in &lines {
+            let (p, o) = (
+                l["kafka"]["partition"].as_i64().unwrap(),
+                l["kafka"]["offset"].as_i64().unwrap(),
+            );
+            if let Some(prev) = last.insert(p, o) {
+                assert_eq!(
+                    o,
+                    prev + 1,
+                    "{workers} workers: partition {p} went from offset {prev} to {o}"
+                );
+            }
+            assert!(
+                ids.insert(l["id"].as_str().unwrap().to_string()),
+                "{workers} workers: {} twice",
+                l["id"]
+            );
+        }
+        assert_eq!(ids, want, "{workers} workers");
+        assert_eq!(last.len(), 2, "{workers} workers: both partitions written");
+    }
+}
