@@ -452,8 +452,8 @@ async fn fetch_loop(
     let long_wait_ms = wait.as_millis().clamp(1, i32::MAX as u128) as i32;
     let mut wait_ms = long_wait_ms;
     let mut backoff = Duration::from_millis(100);
-    // Each fetch's records are enriched on a blocking-pool thread while the next fetches are
-    // on their way, and a forwarder hands the lines on in fetch order: the broker's answer
+    // Each fetch's records are enriched (see [`Enrichment`]) while the next fetches are on
+    // their way, and a forwarder hands the lines on in fetch order: the broker's answer
     // time and the enrichment overlap instead of adding up, and partitions are enriched in
     // parallel when there are cores for it. Per partition, at most ENRICH_AHEAD + 2 fetches
     // are between the broker and the main task's channel (queued, with the forwarder, and
@@ -463,28 +463,40 @@ async fn fetch_loop(
     let forwarder_enricher = enrichment.enricher.clone();
     let forwarder = tokio::spawn(async move {
         while let Some(job) = jobs_rx.recv().await {
-            let fetched = match job {
+            let (built, high_watermark) = match job {
                 Job::Raw {
                     records,
                     high_watermark,
-                } => Fetched::Lines {
-                    partition,
-                    lines: Lines::build(&forwarder_enricher, partition, records),
-                    high_watermark,
-                },
+                } => {
+                    let build = || Lines::build(&forwarder_enricher, partition, records);
+                    let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(build));
+                    (built, high_watermark)
+                }
                 Job::Lines {
                     lines,
                     high_watermark,
                 } => match lines.await {
-                    Ok(lines) => Fetched::Lines {
-                        partition,
-                        lines,
-                        high_watermark,
-                    },
-                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    Ok(lines) => (Ok(lines), high_watermark),
+                    Err(e) if e.is_panic() => (Err(e.into_panic()), high_watermark),
                     Err(_) => return,
                 },
-                Job::Fatal(message) => Fetched::Fatal(message),
+                Job::Fatal(message) => {
+                    let _ = tx.send(Fetched::Fatal(message)).await;
+                    return;
+                }
+            };
+            // A panic while enriching is a bug; stop the run (exit 1, nothing committed past
+            // what was written) rather than leave this partition silently stalled.
+            let fetched = match built {
+                Ok(lines) => Fetched::Lines {
+                    partition,
+                    lines,
+                    high_watermark,
+                },
+                Err(panic) => Fetched::Fatal(format!(
+                    "enriching partition {partition} failed: {}; this is a bug, please report it with the record at the partition's next offset",
+                    panic_text(&panic)
+                )),
             };
             if tx.send(fetched).await.is_err() {
                 return;
@@ -624,6 +636,16 @@ enum Job {
         high_watermark: i64,
     },
     Fatal(String),
+}
+
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic".to_string()
+    }
 }
 
 /// Aborts a task when dropped (here: the forwarder, when its fetch loop is aborted).
