@@ -537,7 +537,8 @@ async fn fetch_loop(
                     offset = last.offset + 1;
                 }
                 let job = match &enrichment.slots {
-                    Some(slots) => {
+                    // An empty fetch (caught up) only carries the high watermark: no thread.
+                    Some(slots) if !records.is_empty() => {
                         let slot = slots.clone().acquire_owned().await.expect("never closed");
                         let enricher = enrichment.enricher.clone();
                         let lines = tokio::task::spawn_blocking(move || {
@@ -549,7 +550,7 @@ async fn fetch_loop(
                             high_watermark,
                         }
                     }
-                    None => Job::Raw {
+                    _ => Job::Raw {
                         records,
                         high_watermark,
                     },
