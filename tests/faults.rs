@@ -42,6 +42,34 @@ fn paced(tweets: &[Vec<u8>], per_tick: usize, tick: Duration) -> Vec<Action> {
     actions
 }
 
+/// A stand-in that streams `sent` once, `per_tick` tweets every `tick`.
+async fn paced_standin(sent: &[Vec<u8>], per_tick: usize, tick: Duration) -> StandIn {
+    StandIn::start(vec![Conn::ok(paced(sent, per_tick, tick))], Creds::test()).await
+}
+
+/// `produce` reading the stand-in at `url` (filter `track=x`) into `topic` on `brokers`, then
+/// `extra`.
+fn produce_args<'a>(
+    brokers: &'a str,
+    topic: &'a str,
+    url: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "produce",
+        "--brokers",
+        brokers,
+        "--topic",
+        topic,
+        "--stream-url",
+        url,
+        "--track",
+        "x",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 fn signal(pid: i32, sig: i32) {
     // SAFETY: sending a signal to a process this test started.
     assert_eq!(unsafe { libc::kill(pid, sig) }, 0, "kill({pid}, {sig})");
@@ -226,31 +254,23 @@ async fn broker_stopped_mid_stream_loses_nothing() {
     let (broker, topic) = broker_with_topic("sigstop", "sigstop").await;
     let sent = tweets(8_000, 9_300_000_000);
     let want: BTreeSet<String> = sent.iter().map(|t| id_of(t)).collect();
-    let server = StandIn::start(
-        vec![Conn::ok(paced(&sent, 40, Duration::from_millis(20)))],
-        Creds::test(),
-    )
-    .await;
+    let server = paced_standin(&sent, 40, Duration::from_millis(20)).await;
     let spill = tempfile::tempdir().unwrap();
     let url = server.url();
     // Default time limits: requests in flight simply wait for the broker to come back.
-    let producer = Running::start(&[
-        "produce",
-        "--brokers",
+    let producer = Running::start(&produce_args(
         &broker.addr,
-        "--topic",
         &topic,
-        "--stream-url",
         &url,
-        "--track",
-        "x",
-        "--channel-capacity",
-        "500",
-        "--spill-dir",
-        spill.path().to_str().unwrap(),
-        "--stats-interval",
-        "1s",
-    ]);
+        &[
+            "--channel-capacity",
+            "500",
+            "--spill-dir",
+            spill.path().to_str().unwrap(),
+            "--stats-interval",
+            "1s",
+        ],
+    ));
     tokio::time::sleep(Duration::from_millis(1000)).await;
     signal(broker.pid(), libc::SIGSTOP);
     let stopped = Duration::from_secs(5);
@@ -295,34 +315,26 @@ async fn brokers_unreachable_at_start_then_appear() {
     let topic = topic("late");
     let sent = tweets(3_000, 9_400_000_000);
     let want: BTreeSet<String> = sent.iter().map(|t| id_of(t)).collect();
-    let server = StandIn::start(
-        vec![Conn::ok(paced(&sent, 20, Duration::from_millis(20)))],
-        Creds::test(),
-    )
-    .await;
+    let server = paced_standin(&sent, 20, Duration::from_millis(20)).await;
     let spill = tempfile::tempdir().unwrap();
     let url = server.url();
-    let producer = Running::start(&[
-        "produce",
-        "--brokers",
+    let producer = Running::start(&produce_args(
         &addr,
-        "--topic",
         &topic,
-        "--stream-url",
         &url,
-        "--track",
-        "x",
-        "--channel-capacity",
-        "200",
-        "--kafka-timeout",
-        "1s",
-        "--spill-dir",
-        spill.path().to_str().unwrap(),
-        "--stats-interval",
-        "0s",
-        "--partitions",
-        "2",
-    ]);
+        &[
+            "--channel-capacity",
+            "200",
+            "--kafka-timeout",
+            "1s",
+            "--spill-dir",
+            spill.path().to_str().unwrap(),
+            "--stats-interval",
+            "0s",
+            "--partitions",
+            "2",
+        ],
+    ));
     tokio::time::sleep(Duration::from_secs(3)).await;
     let port = port.to_string();
     let broker = OwnBroker::start("late", &["--port", &port]);
@@ -354,42 +366,23 @@ async fn sigkill_with_records_in_the_spill_then_restart() {
     signal(broker.pid(), libc::SIGSTOP);
     let sent = tweets(4_000, 9_500_000_000);
     let by_id: BTreeMap<String, Vec<u8>> = sent.iter().map(|t| (id_of(t), t.clone())).collect();
-    let server = StandIn::start(
-        vec![Conn::ok(paced(&sent, 200, Duration::from_millis(20)))],
-        Creds::test(),
-    )
-    .await;
+    let server = paced_standin(&sent, 200, Duration::from_millis(20)).await;
     let spill = tempfile::tempdir().unwrap();
     let spill_dir = spill.path().to_str().unwrap().to_string();
     let url = server.url();
-    let args = |url: &str| -> Vec<String> {
-        [
-            "produce",
-            "--brokers",
-            &broker.addr,
-            "--topic",
-            &topic,
-            "--stream-url",
-            url,
-            "--track",
-            "x",
-            "--channel-capacity",
-            "300",
-            "--kafka-timeout",
-            "1s",
-            "--spill-dir",
-            &spill_dir,
-            "--spill-segment-bytes",
-            "256KiB",
-            "--stats-interval",
-            "0s",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
-    };
-    let a = args(&url);
-    let producer = Running::start(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let extra = [
+        "--channel-capacity",
+        "300",
+        "--kafka-timeout",
+        "1s",
+        "--spill-dir",
+        &spill_dir,
+        "--spill-segment-bytes",
+        "256KiB",
+        "--stats-interval",
+        "0s",
+    ];
+    let producer = Running::start(&produce_args(&broker.addr, &topic, &url, &extra));
     // Everything but what the channel holds ends up in the spill.
     wait_until(
         "the spill holds the stream",
@@ -425,14 +418,9 @@ async fn sigkill_with_records_in_the_spill_then_restart() {
 
     signal(broker.pid(), libc::SIGCONT);
     let more = tweets(100, 9_600_000_000);
-    let server2 = StandIn::start(
-        vec![Conn::ok(paced(&more, 10, Duration::from_millis(10)))],
-        Creds::test(),
-    )
-    .await;
+    let server2 = paced_standin(&more, 10, Duration::from_millis(10)).await;
     let url2 = server2.url();
-    let a = args(&url2);
-    let producer = Running::start(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let producer = Running::start(&produce_args(&broker.addr, &topic, &url2, &extra));
     let mut want = expected.clone();
     want.extend(more.iter().map(|t| id_of(t)));
     let (count, stderr) =
@@ -476,33 +464,25 @@ async fn sigterm_with_kafka_frozen_spills_everything_for_the_next_run() {
     let (broker, topic) = broker_with_topic("sigterm", "sigterm-frozen").await;
     let sent = tweets(4_000, 9_550_000_000);
     let want: BTreeSet<String> = sent.iter().map(|t| id_of(t)).collect();
-    let server = StandIn::start(
-        vec![Conn::ok(paced(&sent, 20, Duration::from_millis(10)))],
-        Creds::test(),
-    )
-    .await;
+    let server = paced_standin(&sent, 20, Duration::from_millis(10)).await;
     let spill = tempfile::tempdir().unwrap();
     let spill_dir = spill.path().to_str().unwrap().to_string();
     let url = server.url();
-    let producer = Running::start(&[
-        "produce",
-        "--brokers",
+    let producer = Running::start(&produce_args(
         &broker.addr,
-        "--topic",
         &topic,
-        "--stream-url",
         &url,
-        "--track",
-        "x",
-        "--channel-capacity",
-        "5000",
-        "--spill-dir",
-        &spill_dir,
-        "--stats-interval",
-        "0s",
-        "--shutdown-timeout",
-        "2s",
-    ]);
+        &[
+            "--channel-capacity",
+            "5000",
+            "--spill-dir",
+            &spill_dir,
+            "--stats-interval",
+            "0s",
+            "--shutdown-timeout",
+            "2s",
+        ],
+    ));
     // Connected and producing, then the broker freezes with records in flight and queued.
     tokio::time::sleep(Duration::from_millis(500)).await;
     signal(broker.pid(), libc::SIGSTOP);
@@ -523,21 +503,12 @@ async fn sigterm_with_kafka_frozen_spills_everything_for_the_next_run() {
     signal(broker.pid(), libc::SIGCONT);
     let idle = StandIn::start(vec![Conn::ok(vec![Action::Stall])], Creds::test()).await;
     let url2 = idle.url();
-    let producer = Running::start(&[
-        "produce",
-        "--brokers",
+    let producer = Running::start(&produce_args(
         &broker.addr,
-        "--topic",
         &topic,
-        "--stream-url",
         &url2,
-        "--track",
-        "x",
-        "--spill-dir",
-        &spill_dir,
-        "--stats-interval",
-        "0s",
-    ]);
+        &["--spill-dir", &spill_dir, "--stats-interval", "0s"],
+    ));
     let (count, _) =
         delivered_then_stop(&broker.addr, &topic, &accepted_ids, spill.path(), producer).await;
     assert!(accepted_ids.is_subset(&want));
@@ -560,32 +531,24 @@ async fn a_spill_that_cannot_be_written_drops_the_newest_and_keeps_going() {
     let (broker, topic) = broker_with_topic("diskfull", "diskfull").await;
     signal(broker.pid(), libc::SIGSTOP);
     let sent = tweets(2_000, 9_560_000_000);
-    let server = StandIn::start(
-        vec![Conn::ok(paced(&sent, 100, Duration::from_millis(10)))],
-        Creds::test(),
-    )
-    .await;
+    let server = paced_standin(&sent, 100, Duration::from_millis(10)).await;
     let spill = tempfile::tempdir().unwrap();
     let url = server.url();
-    let mut cmd = tweetpipe(&[
-        "produce",
-        "--brokers",
+    let mut cmd = tweetpipe(&produce_args(
         &broker.addr,
-        "--topic",
         &topic,
-        "--stream-url",
         &url,
-        "--track",
-        "x",
-        "--channel-capacity",
-        "100",
-        "--kafka-timeout",
-        "1s",
-        "--spill-dir",
-        spill.path().to_str().unwrap(),
-        "--stats-interval",
-        "0s",
-    ]);
+        &[
+            "--channel-capacity",
+            "100",
+            "--kafka-timeout",
+            "1s",
+            "--spill-dir",
+            spill.path().to_str().unwrap(),
+            "--stats-interval",
+            "0s",
+        ],
+    ));
     const LIMIT_BYTES: u64 = 300 * 1024;
     // SAFETY: between fork and exec only async-signal-safe calls (signal, setrlimit).
     unsafe {
@@ -659,21 +622,12 @@ async fn a_10_mb_line_and_invalid_utf8() {
     let b = brokers();
     let url = server.url();
     let r = run(
-        tweetpipe(&[
-            "produce",
-            "--brokers",
+        tweetpipe(&produce_args(
             &b,
-            "--topic",
             &topic,
-            "--stream-url",
             &url,
-            "--track",
-            "x",
-            "--max-records",
-            "21",
-            "--stats-interval",
-            "0s",
-        ]),
+            &["--max-records", "21", "--stats-interval", "0s"],
+        )),
         LIMIT,
     )
     .await;
@@ -698,28 +652,12 @@ async fn a_10_mb_line_and_invalid_utf8() {
 async fn consumer_killed_repeatedly_while_the_producer_streams() {
     let n = 6_000;
     let sent = tweets(n, 9_800_000_000);
-    let server = StandIn::start(
-        vec![Conn::ok(paced(&sent, 10, Duration::from_millis(10)))],
-        Creds::test(),
-    )
-    .await;
+    let server = paced_standin(&sent, 10, Duration::from_millis(10)).await;
     let topic = topic("livekill");
     let b = brokers();
     create_topic_on(&b, &topic).await;
     let url = server.url();
-    let producer = Running::start(&[
-        "produce",
-        "--brokers",
-        &b,
-        "--topic",
-        &topic,
-        "--stream-url",
-        &url,
-        "--track",
-        "x",
-        "--stats-interval",
-        "0s",
-    ]);
+    let producer = Running::start(&produce_args(&b, &topic, &url, &["--stats-interval", "0s"]));
     let out = tempfile::tempdir().unwrap();
     let out_dir = out.path().to_str().unwrap();
     let consume_args = [
