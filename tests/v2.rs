@@ -43,6 +43,17 @@ fn assert_each_once(reads: &[Read], sent: &[Vec<u8>], partitions: i32) {
 /// Runs `produce --api v2` against `server` into a fresh topic until `max` records are in.
 async fn produce_v2(server: &StandIn, name: &str, max: usize, extra: &[&str]) -> (String, Run) {
     let topic = topic(name);
+    let run = run(produce_v2_cmd(server, &topic, max, extra), LIMIT).await;
+    (topic, run)
+}
+
+/// The `produce --api v2` command of [`produce_v2`], into `topic`, for a test to adjust.
+fn produce_v2_cmd(
+    server: &StandIn,
+    topic: &str,
+    max: usize,
+    extra: &[&str],
+) -> tokio::process::Command {
     let brokers = brokers();
     let max = max.to_string();
     let url = server.v2_url();
@@ -53,7 +64,7 @@ async fn produce_v2(server: &StandIn, name: &str, max: usize, extra: &[&str]) ->
         "--brokers",
         &brokers,
         "--topic",
-        &topic,
+        topic,
         "--stream-url",
         &url,
         "--max-records",
@@ -62,8 +73,7 @@ async fn produce_v2(server: &StandIn, name: &str, max: usize, extra: &[&str]) ->
         "0s",
     ];
     args.extend_from_slice(extra);
-    let run = run(tweetpipe(&args), LIMIT).await;
-    (topic, run)
+    tweetpipe(&args)
 }
 
 /// Runs `tweetpipe rules …` against `server`: exit code, stdout, stderr.
@@ -114,22 +124,7 @@ async fn v2_stream_reaches_the_topic_keyed_by_data_id() {
     }
     let server = StandIn::start(vec![Conn::ok(actions).gzip()], Creds::test()).await;
     let topic = topic("v2e2e");
-    let (brokers, url, max) = (brokers(), server.v2_url(), sent.len().to_string());
-    let mut cmd = tweetpipe(&[
-        "produce",
-        "--api",
-        "v2",
-        "--brokers",
-        &brokers,
-        "--topic",
-        &topic,
-        "--stream-url",
-        &url,
-        "--max-records",
-        &max,
-        "--stats-interval",
-        "0s",
-    ]);
+    let mut cmd = produce_v2_cmd(&server, &topic, sent.len(), &[]);
     // Everything any layer logs, to show the token is in none of it.
     cmd.env("TWEETPIPE_LOG", "trace");
     let run = run(cmd, LIMIT).await;
