@@ -5,7 +5,8 @@
 //!
 //! - [`tweet`]: parse the record (v1.1 or v2, tweets or stream control messages) and pick the
 //!   tweet's text, entities, author, time and retweet/quote links;
-//! - [`lang`]: Twitter's language label, or a `whatlang` guess when Twitter said "und";
+//! - [`lang`]: Twitter's language label, or a `whatlang` guess when Twitter said "und"
+//!   ([`trigrams`] computes whatlang's answer for Latin script, faster);
 //! - [`vader`]: sentiment scores (VADER, a pure-Rust port of vaderSentiment 3.3.2 that agrees
 //!   with the Python reference), with its lexicons embedded from `src/enrich/vader/`.
 //!
@@ -13,13 +14,15 @@
 //! consumer needs only [`Enricher`] and [`Outcome`].
 //!
 //! Cost, measured by `cargo run --release --example enrich_bench` on one core over 20,000 of
-//! the generator's 3–5 KB v1.1 tweets: ≈10.5 µs per tweet from record bytes to JSON line,
-//! ≈4.2 µs of it parsing (serde_json needs ≈3 µs just to walk 4 KB), ≈2.5 µs VADER, ≈0.5 µs
-//! serialising, ≈0.3 µs picking fields, and language ≈0.1 µs per tweet Twitter labelled but
-//! ≈44 µs per "und" tweet whatlang has to look at (≈3 µs averaged over that file, where 7% are
-//! "und" and all are full sentences; see [`lang`] for what keeps that down).
+//! the generator's 3–5 KB v1.1 tweets: ≈8.3 µs per tweet from record bytes to JSON line,
+//! ≈4.2 µs of it parsing (serde_json needs ≈3.1 µs just to walk 4 KB), ≈2.5 µs VADER,
+//! ≈0.45 µs serialising, ≈0.3 µs picking fields, and language ≈0.1 µs per tweet Twitter
+//! labelled but ≈11 µs per "und" tweet the detector has to look at (≈0.9 µs averaged over that
+//! file, where 7% are "und" and all are full sentences; whatlang itself took ≈44 µs, see
+//! [`lang`] and [`trigrams`] for what brings it down).
 
 pub mod lang;
+pub mod trigrams;
 pub mod tweet;
 pub mod vader;
 
