@@ -7,7 +7,8 @@
 //! labels "und" reach it. A tweet has a few hundred distinct trigrams at most, so this module
 //! turns the profiles round once (trigram → the languages whose profile holds it, and where)
 //! and adds up each language's distance from the text's trigrams instead: a few hundred
-//! lookups, ~10x less time, and the *same* integers, hence the same scores.
+//! lookups, and the *same* integers, hence the same scores. A detection went from ~44 µs to
+//! ~11 µs (the rest is stripping, script detection, lower-casing and the alphabet scores).
 //!
 //! Everything else is whatlang's own, unchanged: the profiles are its data
 //! (`whatlang/latin_trigrams.tsv`, copied by `scripts/whatlang_profiles.py`), the alphabet
