@@ -539,3 +539,40 @@ async fn one_worker_or_many_each_partition_is_written_in_offset_order() {
         assert_eq!(last.len(), 2, "{workers} workers: both partitions written");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backlog_is_read_without_first_waiting_out_the_fetch_wait() {
+    // Kafka answers a fetch at once when records are there; tansu waits a good part of the max
+    // wait anyway. A consumer starting on a backlog must not lose that time: its first fetch
+    // asks for what is there now. With a 60 s --fetch-wait, waiting even once is obvious.
+    let input = compact(&tweets(50, 60_000));
+    let topic = produce_lines("backlog", &input, 2).await;
+    let out = tempfile::tempdir().unwrap();
+    let brokers = brokers();
+    let args = [
+        "consume",
+        "--brokers",
+        &brokers,
+        "--topic",
+        &topic,
+        "--group",
+        &topic,
+        "--output",
+        out.path().to_str().unwrap(),
+        "--fetch-wait",
+        "60s",
+        "--max-records",
+        "50",
+        "--stats-interval",
+        "0s",
+    ];
+    let started = std::time::Instant::now();
+    let r = run(tweetpipe(&args), LIMIT).await;
+    let took = started.elapsed();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(lines_of(out.path(), "tweets").len(), 50);
+    assert!(
+        took < Duration::from_secs(20),
+        "reading a 50-record backlog took {took:?}: a fetch waited out --fetch-wait"
+    );
+}
