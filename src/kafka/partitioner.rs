@@ -37,7 +37,7 @@ pub fn murmur2(data: &[u8]) -> i32 {
 
 /// The partition for `key` among `partitions`, as the Java default partitioner computes it.
 pub fn partition_for_key(key: &[u8], partitions: i32) -> i32 {
-    ((murmur2(key) & 0x7fff_ffff) as i64 % partitions as i64) as i32
+    Partitioner::default().partition(Some(key), partitions)
 }
 
 #[derive(Debug, Default)]
@@ -47,8 +47,13 @@ pub struct Partitioner {
 
 impl Partitioner {
     pub fn partition(&mut self, key: Option<&[u8]>, partitions: i32) -> i32 {
-        match key {
-            Some(k) => partition_for_key(k, partitions),
+        self.partition_hashed(key.map(murmur2), partitions)
+    }
+
+    /// As [`Self::partition`], for a key whose murmur2 is already known.
+    pub fn partition_hashed(&mut self, key_hash: Option<i32>, partitions: i32) -> i32 {
+        match key_hash {
+            Some(h) => ((h & 0x7fff_ffff) as i64 % partitions as i64) as i32,
             None => {
                 self.next = self.next.wrapping_add(1);
                 (self.next % partitions as u32) as i32

@@ -144,7 +144,7 @@ impl Producer {
                         let mut taken = 0;
                         while let Some(r) = next {
                             taken += r.size();
-                            let p = partitioner.partition(r.key.as_deref(), n as i32) as usize;
+                            let p = partitioner.partition_hashed(r.key_hash, n as i32) as usize;
                             let b = &mut batches[p];
                             b.bytes += r.size();
                             b.since.get_or_insert_with(Instant::now);

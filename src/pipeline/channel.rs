@@ -159,12 +159,7 @@ mod tests {
     use bytes::Bytes;
 
     fn rec(n: usize) -> RawRecord {
-        RawRecord {
-            key: None,
-            value: Bytes::from(vec![b'x'; n]),
-            received: chrono::Utc::now(),
-            spill: None,
-        }
+        RawRecord::new(None, Bytes::from(vec![b'x'; n]), chrono::Utc::now(), None)
     }
 
     #[tokio::test]

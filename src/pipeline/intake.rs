@@ -134,12 +134,7 @@ impl Intake {
                 return Prepared::Control(msg);
             }
         };
-        Prepared::Record(RawRecord {
-            key,
-            value: bytes,
-            received: chrono::Utc::now(),
-            spill: None,
-        })
+        Prepared::Record(RawRecord::new(key, bytes, chrono::Utc::now(), None))
     }
 
     /// Live path: never waits.

@@ -16,9 +16,28 @@ pub struct RawRecord {
     pub received: DateTime<Utc>,
     /// Read back from the spill: its segment's ticket, acknowledged once the record is safe.
     pub spill: Option<Arc<Ticket>>,
+    /// Kafka's murmur2 of `key`, computed where the record is made: there the key's bytes are
+    /// in the cache; the batcher, on another thread, would take a cache miss per record.
+    pub key_hash: Option<i32>,
 }
 
 impl RawRecord {
+    pub fn new(
+        key: Option<Bytes>,
+        value: Bytes,
+        received: DateTime<Utc>,
+        spill: Option<Arc<Ticket>>,
+    ) -> Self {
+        let key_hash = key.as_deref().map(crate::kafka::partitioner::murmur2);
+        RawRecord {
+            key,
+            value,
+            received,
+            spill,
+            key_hash,
+        }
+    }
+
     /// Bytes this record holds in memory, for the channel's byte bound and batch sizing.
     pub fn size(&self) -> usize {
         self.value.len() + self.key.as_ref().map_or(0, Bytes::len)

@@ -148,12 +148,7 @@ fn decode_one(data: &Bytes, at: usize) -> Result<(RawRecord, usize), String> {
     let received = DateTime::<Utc>::from_timestamp_micros(micros)
         .ok_or_else(|| format!("timestamp {micros} µs is out of range"))?;
     Ok((
-        RawRecord {
-            key,
-            value: data.slice(value_at..body_at + len),
-            received,
-            spill: None,
-        },
+        RawRecord::new(key, data.slice(value_at..body_at + len), received, None),
         body_at + len,
     ))
 }
@@ -163,12 +158,12 @@ mod tests {
     use super::*;
 
     fn record(key: Option<&str>, value: &str, micros: i64) -> RawRecord {
-        RawRecord {
-            key: key.map(|k| Bytes::copy_from_slice(k.as_bytes())),
-            value: Bytes::copy_from_slice(value.as_bytes()),
-            received: DateTime::<Utc>::from_timestamp_micros(micros).unwrap(),
-            spill: None,
-        }
+        RawRecord::new(
+            key.map(|k| Bytes::copy_from_slice(k.as_bytes())),
+            Bytes::copy_from_slice(value.as_bytes()),
+            DateTime::<Utc>::from_timestamp_micros(micros).unwrap(),
+            None,
+        )
     }
 
     fn segment(records: &[RawRecord]) -> Vec<u8> {
