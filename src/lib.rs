@@ -17,6 +17,8 @@ pub mod enrich;
 pub mod error;
 pub mod kafka;
 pub mod logging;
+#[doc(hidden)]
+pub mod memcopy;
 pub mod pipeline;
 pub mod sink;
 pub mod spill;

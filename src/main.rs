@@ -21,11 +21,34 @@ fn main() {
 /// the Rust standard library itself uses on wasm: musl's own malloc maps and unmaps every large
 /// buffer, and made `produce` 3x and `consume` 2x slower than the glibc build (560,000 page
 /// faults instead of 10,000 for 100,000 tweets). With dlmalloc: 87% and 75% of glibc
-/// (scripts/bench-static). glibc builds keep the system allocator, tuned by
-/// [`tune_glibc_malloc`].
+/// (scripts/bench-static); with our memcpy too (below), 95% and, for consume on one core,
+/// 104%. dlmalloc has one lock for all threads: consume on two cores spends ~27% of its CPU on
+/// it (73% of glibc). glibc builds keep the system allocator, tuned by [`tune_glibc_malloc`].
 #[cfg(target_env = "musl")]
 #[global_allocator]
 static ALLOC: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
+/// The static build's `memcpy` and `memmove` (see `tweetpipe::memcopy`): musl's pay a
+/// `rep movsq` start-up on every small copy. Defining both here keeps musl's out of the link
+/// (its `memmove` calls into its `memcpy`).
+#[cfg(all(target_env = "musl", target_arch = "x86_64"))]
+mod musl_memcopy {
+    /// # Safety
+    /// C's `memcpy` contract.
+    #[unsafe(no_mangle)]
+    pub unsafe extern "C" fn memcpy(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
+        unsafe { tweetpipe::memcopy::copy(dst, src, n) };
+        dst
+    }
+
+    /// # Safety
+    /// C's `memmove` contract.
+    #[unsafe(no_mangle)]
+    pub unsafe extern "C" fn memmove(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
+        unsafe { tweetpipe::memcopy::copy(dst, src, n) };
+        dst
+    }
+}
 
 /// glibc builds: keep freed memory for reuse instead of handing it back to the kernel at once.
 ///
