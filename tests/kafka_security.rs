@@ -209,21 +209,21 @@ async fn produce_and_consume_over_tls_and_clear_errors_when_tls_is_wrong() {
     assert_eq!(ids.len(), 300, "each tweet once");
     assert_eq!(ids.into_iter().collect::<BTreeSet<_>>(), want);
 
-    // DescribeConfigs and Metadata over TLS through our own connection too.
-    let r = run(
-        tweetpipe(&[
+    // `topic describe` on the TLS endpoint, with `extra` flags: our own connection
+    // (DescribeConfigs and Metadata), and the quickest way to see a refusal.
+    let describe = |extra: &[&str]| {
+        let mut args = vec![
             "topic",
             "describe",
             "--brokers",
             &endpoint,
             "--topic",
             &topic,
-            "--kafka-ca-file",
-            ca,
-        ]),
-        LIMIT,
-    )
-    .await;
+        ];
+        args.extend_from_slice(extra);
+        run(tweetpipe(&args), LIMIT)
+    };
+    let r = describe(&["--kafka-ca-file", ca]).await;
     assert_eq!(r.code, 0, "topic describe over TLS: {}", r.stderr);
 
     // The system's CAs do not know our test CA: a certificate error, at once, exit 1.
@@ -253,40 +253,18 @@ async fn produce_and_consume_over_tls_and_clear_errors_when_tls_is_wrong() {
     // Another CA's file: the same refusal.
     let other = dir.path().join("other-ca.pem");
     std::fs::write(&other, make_pki("some other CA").ca_pem).unwrap();
-    let r = run(
-        tweetpipe(&[
-            "topic",
-            "describe",
-            "--brokers",
-            &endpoint,
-            "--topic",
-            &topic,
-            "--kafka-ca-file",
-            other.to_str().unwrap(),
-            "--kafka-timeout",
-            "10s",
-        ]),
-        LIMIT,
-    )
+    let r = describe(&[
+        "--kafka-ca-file",
+        other.to_str().unwrap(),
+        "--kafka-timeout",
+        "10s",
+    ])
     .await;
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("UnknownIssuer"), "{}", r.stderr);
 
     // Plaintext to the TLS port: recognised as TLS, and the fix named.
-    let r = run(
-        tweetpipe(&[
-            "topic",
-            "describe",
-            "--brokers",
-            &endpoint,
-            "--topic",
-            &topic,
-            "--kafka-timeout",
-            "10s",
-        ]),
-        LIMIT,
-    )
-    .await;
+    let r = describe(&["--kafka-timeout", "10s"]).await;
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(
         r.stderr.contains("TLS") && r.stderr.contains("--kafka-tls"),
