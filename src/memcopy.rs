@@ -65,28 +65,27 @@ unsafe fn copy_small(dst: *mut u8, src: *const u8, n: usize) {
         store(dst.add(n - 32) as *mut u128, c);
         store(dst.add(n - 16) as *mut u128, d);
     } else if n >= 16 {
-        let a = load(src as *const u128);
-        let b = load(src.add(n - 16) as *const u128);
-        store(dst as *mut u128, a);
-        store(dst.add(n - 16) as *mut u128, b);
+        first_and_last::<u128>(dst, src, n);
     } else if n >= 8 {
-        let a = load(src as *const u64);
-        let b = load(src.add(n - 8) as *const u64);
-        store(dst as *mut u64, a);
-        store(dst.add(n - 8) as *mut u64, b);
+        first_and_last::<u64>(dst, src, n);
     } else if n >= 4 {
-        let a = load(src as *const u32);
-        let b = load(src.add(n - 4) as *const u32);
-        store(dst as *mut u32, a);
-        store(dst.add(n - 4) as *mut u32, b);
+        first_and_last::<u32>(dst, src, n);
     } else if n >= 2 {
-        let a = load(src as *const u16);
-        let b = load(src.add(n - 2) as *const u16);
-        store(dst as *mut u16, a);
-        store(dst.add(n - 2) as *mut u16, b);
+        first_and_last::<u16>(dst, src, n);
     } else if n == 1 {
         *dst = *src;
     }
+}
+
+/// `n` bytes, `size_of::<T>() <= n <= 2 * size_of::<T>()`, as the first and the last `T` of
+/// the range (overlapping in the middle), both loaded before either is stored.
+#[inline(always)]
+unsafe fn first_and_last<T>(dst: *mut u8, src: *const u8, n: usize) {
+    let w = core::mem::size_of::<T>();
+    let a = load(src as *const T);
+    let b = load(src.add(n - w) as *const T);
+    store(dst as *mut T, a);
+    store(dst.add(n - w) as *mut T, b);
 }
 
 #[cfg(test)]
