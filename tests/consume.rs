@@ -64,11 +64,12 @@ async fn consume(topic: &str, out: &Path, extra: &[&str]) -> Run {
         topic,
         "--output",
         out.to_str().unwrap(),
-        "--fetch-wait",
-        "100ms",
         "--stats-interval",
         "0s",
     ];
+    if !extra.contains(&"--fetch-wait") {
+        args.extend_from_slice(&["--fetch-wait", "100ms"]);
+    }
     if !extra.contains(&"--group") {
         args.extend_from_slice(&["--group", topic]);
     }
@@ -548,26 +549,13 @@ async fn a_backlog_is_read_without_first_waiting_out_the_fetch_wait() {
     let input = compact(&tweets(50, 60_000));
     let topic = produce_lines("backlog", &input, 2).await;
     let out = tempfile::tempdir().unwrap();
-    let brokers = brokers();
-    let args = [
-        "consume",
-        "--brokers",
-        &brokers,
-        "--topic",
-        &topic,
-        "--group",
-        &topic,
-        "--output",
-        out.path().to_str().unwrap(),
-        "--fetch-wait",
-        "60s",
-        "--max-records",
-        "50",
-        "--stats-interval",
-        "0s",
-    ];
     let started = std::time::Instant::now();
-    let r = run(tweetpipe(&args), LIMIT).await;
+    let r = consume(
+        &topic,
+        out.path(),
+        &["--fetch-wait", "60s", "--max-records", "50"],
+    )
+    .await;
     let took = started.elapsed();
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(lines_of(out.path(), "tweets").len(), 50);

@@ -70,6 +70,23 @@ fn produce_args<'a>(
     args
 }
 
+/// The flags of a producer that spills soon: a channel of `capacity` records, a 1 s Kafka
+/// timeout, the spill in `spill_dir`, no stats lines; then `more`.
+fn spilling<'a>(capacity: &'a str, spill_dir: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "--channel-capacity",
+        capacity,
+        "--kafka-timeout",
+        "1s",
+        "--spill-dir",
+        spill_dir,
+        "--stats-interval",
+        "0s",
+    ];
+    args.extend_from_slice(more);
+    args
+}
+
 fn signal(pid: i32, sig: i32) {
     // SAFETY: sending a signal to a process this test started.
     assert_eq!(unsafe { libc::kill(pid, sig) }, 0, "kill({pid}, {sig})");
@@ -322,18 +339,11 @@ async fn brokers_unreachable_at_start_then_appear() {
         &addr,
         &topic,
         &url,
-        &[
-            "--channel-capacity",
+        &spilling(
             "200",
-            "--kafka-timeout",
-            "1s",
-            "--spill-dir",
             spill.path().to_str().unwrap(),
-            "--stats-interval",
-            "0s",
-            "--partitions",
-            "2",
-        ],
+            &["--partitions", "2"],
+        ),
     ));
     tokio::time::sleep(Duration::from_secs(3)).await;
     let port = port.to_string();
@@ -370,18 +380,7 @@ async fn sigkill_with_records_in_the_spill_then_restart() {
     let spill = tempfile::tempdir().unwrap();
     let spill_dir = spill.path().to_str().unwrap().to_string();
     let url = server.url();
-    let extra = [
-        "--channel-capacity",
-        "300",
-        "--kafka-timeout",
-        "1s",
-        "--spill-dir",
-        &spill_dir,
-        "--spill-segment-bytes",
-        "256KiB",
-        "--stats-interval",
-        "0s",
-    ];
+    let extra = spilling("300", &spill_dir, &["--spill-segment-bytes", "256KiB"]);
     let producer = Running::start(&produce_args(&broker.addr, &topic, &url, &extra));
     // Everything but what the channel holds ends up in the spill.
     wait_until(
@@ -538,16 +537,7 @@ async fn a_spill_that_cannot_be_written_drops_the_newest_and_keeps_going() {
         &broker.addr,
         &topic,
         &url,
-        &[
-            "--channel-capacity",
-            "100",
-            "--kafka-timeout",
-            "1s",
-            "--spill-dir",
-            spill.path().to_str().unwrap(),
-            "--stats-interval",
-            "0s",
-        ],
+        &spilling("100", spill.path().to_str().unwrap(), &[]),
     ));
     const LIMIT_BYTES: u64 = 300 * 1024;
     // SAFETY: between fork and exec only async-signal-safe calls (signal, setrlimit).
