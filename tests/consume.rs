@@ -64,9 +64,10 @@ async fn consume(topic: &str, out: &Path, extra: &[&str]) -> Run {
         topic,
         "--output",
         out.to_str().unwrap(),
-        "--stats-interval",
-        "0s",
     ];
+    if !extra.contains(&"--stats-interval") {
+        args.extend_from_slice(&["--stats-interval", "0s"]);
+    }
     if !extra.contains(&"--fetch-wait") {
         args.extend_from_slice(&["--fetch-wait", "100ms"]);
     }
@@ -563,4 +564,64 @@ async fn a_backlog_is_read_without_first_waiting_out_the_fetch_wait() {
         took < Duration::from_secs(20),
         "reading a 50-record backlog took {took:?}: a fetch waited out --fetch-wait"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_stats_line_shows_the_language_mix_mean_sentiment_and_top_hashtags() {
+    // 20 tweets: 12 "en", 6 "es", 2 "fr"; hashtags differing only in case count as one.
+    let tags_of = |i: usize| -> Vec<&str> {
+        match i {
+            0..=5 => vec!["WorldCup"],
+            6..=8 => vec!["worldcup", "Final"],
+            12..=13 => vec!["Olimpiadas"],
+            _ => vec![],
+        }
+    };
+    let input: Vec<Vec<u8>> = tweets(20, 7_000)
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            let mut t: serde_json::Value = serde_json::from_slice(raw).unwrap();
+            t["lang"] = match i {
+                0..=11 => "en",
+                12..=17 => "es",
+                _ => "fr",
+            }
+            .into();
+            t["text"] = "good".into(); // VADER compound 0.4404 for each
+            t["entities"]["hashtags"] = tags_of(i)
+                .iter()
+                .map(|h| serde_json::json!({"text": h, "indices": [0, 1]}))
+                .collect();
+            serde_json::to_vec(&t).unwrap()
+        })
+        .collect();
+    let topic = produce_lines("stats", &input, 2).await;
+    let out = tempfile::tempdir().unwrap();
+    let r = consume(
+        &topic,
+        out.path(),
+        &["--stats-interval", "1s", "--idle-exit", "2500ms"],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(lines_of(out.path(), "tweets").len(), 20);
+    let stats: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("stats") && l.contains("written=20"))
+        .collect();
+    let line = stats
+        .iter()
+        .find(|l| !l.contains("langs=\"\""))
+        .unwrap_or_else(|| panic!("no stats line with the 20 tweets in:\n{}", r.stderr));
+    for want in [
+        "langs=\"en 60%, es 30%, fr 10%\"",
+        "sentiment_mean=\"+0.440\"",
+        "top_hashtags=\"#worldcup 9, #final 3, #olimpiadas 2\"",
+        "lag=\"0:0 1:0\"",
+        "errors=0",
+    ] {
+        assert!(line.contains(want), "{want} not in the stats line: {line}");
+    }
 }

@@ -70,11 +70,19 @@ enum Fetched {
 /// Output lines built from one fetch, in offset order. The enrichment happens beside each
 /// partition's fetch task (see [`fetch_loop`]); the main task only writes, counts and
 /// commits.
+///
+/// Everything the main task reads comes in these few buffers, not in per-tweet `String`s: a
+/// string allocated on an enrichment thread and freed on the main task's takes glibc's lock on
+/// the other thread's arena, and at ~100,000 tweets/s those cross-thread frees queued on it.
 #[derive(Default)]
 struct Lines {
     /// The lines back to back, without newlines.
     buf: Vec<u8>,
     lines: Vec<Line>,
+    /// Each tweet's language, then its hashtags lowercased, back to back (see [`Seen`]).
+    words: String,
+    /// End of each entry in `words`.
+    word_ends: Vec<usize>,
 }
 
 struct Line {
@@ -87,10 +95,11 @@ struct Line {
 }
 
 enum Seen {
+    /// `words` are the indices in [`Lines::word_ends`] of the tweet's language and, after it,
+    /// its hashtags.
     Tweet {
         compound: f64,
-        lang: String,
-        hashtags: Vec<String>,
+        words: std::ops::Range<usize>,
     },
     Control,
     Error,
@@ -101,10 +110,12 @@ impl Lines {
         let mut out = Lines {
             buf: Vec::with_capacity(records.len() * 1024),
             lines: Vec::with_capacity(records.len()),
+            words: String::with_capacity(records.len() * 16),
+            word_ends: Vec::with_capacity(records.len() * 3),
         };
         for r in records {
             let value = r.record.value.as_deref().unwrap_or_default();
-            let (stream, seen) = build_line(enricher, value, partition, r.offset, &mut out.buf);
+            let (stream, seen) = build_line(enricher, value, partition, r.offset, &mut out);
             out.lines.push(Line {
                 offset: r.offset,
                 stream,
@@ -289,7 +300,7 @@ pub async fn run(args: ConsumeArgs) -> Result<()> {
                 Some(Fetched::Lines { partition, lines, high_watermark }) => {
                     high.insert(partition, high_watermark);
                     let mut start = 0;
-                    for l in lines.lines {
+                    for l in &lines.lines {
                         let text = &lines.buf[start..l.end];
                         start = l.end;
                         if args.max_records.is_some_and(|m| totals.written >= m) {
@@ -301,7 +312,7 @@ pub async fn run(args: ConsumeArgs) -> Result<()> {
                             continue;
                         }
                         sink.write(l.stream, text).map_err(|e| Error::runtime(format!("writing output: {e}")))?;
-                        totals.count(l.seen, &mut window);
+                        totals.count(&l.seen, &lines, &mut window);
                         next.insert(partition, l.offset + 1);
                         dirty = true;
                         last_record = Instant::now();
@@ -358,20 +369,20 @@ pub async fn run(args: ConsumeArgs) -> Result<()> {
 
 impl Totals {
     /// Counts a line that was written, in the run's totals and the stats window.
-    fn count(&mut self, seen: Seen, window: &mut Window) {
+    fn count(&mut self, seen: &Seen, lines: &Lines, window: &mut Window) {
         self.written += 1;
         match seen {
-            Seen::Tweet {
-                compound,
-                lang,
-                hashtags,
-            } => {
+            Seen::Tweet { compound, words } => {
                 self.tweets += 1;
                 window.tweets += 1;
                 window.compound_sum += compound;
-                *window.langs.entry(lang).or_default() += 1;
-                for h in &hashtags {
-                    *window.hashtags.entry(h.to_lowercase()).or_default() += 1;
+                let word = |i: usize| {
+                    let start = if i == 0 { 0 } else { lines.word_ends[i - 1] };
+                    &lines.words[start..lines.word_ends[i]]
+                };
+                bump(&mut window.langs, word(words.start));
+                for i in words.start + 1..words.end {
+                    bump(&mut window.hashtags, word(i));
                 }
             }
             Seen::Control => self.controls += 1,
@@ -380,23 +391,44 @@ impl Totals {
     }
 }
 
-/// Enriches one record and appends its line to `line`; says which output it goes to and
-/// what the stats count for it.
+/// Adds one to a word's count, allocating only for a word the window has not seen yet.
+fn bump(counts: &mut HashMap<String, u64>, word: &str) {
+    match counts.get_mut(word) {
+        Some(n) => *n += 1,
+        None => {
+            counts.insert(word.to_owned(), 1);
+        }
+    }
+}
+
+/// Enriches one record and appends its line to `out.buf` (and, for a tweet, its language and
+/// lowercased hashtags to `out.words`); says which output it goes to and what the stats count
+/// for it.
 fn build_line(
     enricher: &Enricher,
     value: &[u8],
     partition: i32,
     offset: i64,
-    line: &mut Vec<u8>,
+    out: &mut Lines,
 ) -> (Stream, Seen) {
+    let line = &mut out.buf;
     let (stream, seen) = match enricher.enrich(value) {
         Outcome::Tweet(t) => {
             serde_json::to_writer(&mut *line, &t).expect("serializing to memory");
-            let t = *t;
+            let first = out.word_ends.len();
+            out.words.push_str(&t.lang);
+            out.word_ends.push(out.words.len());
+            for h in &t.hashtags {
+                if h.is_ascii() {
+                    out.words.extend(h.chars().map(|c| c.to_ascii_lowercase()));
+                } else {
+                    out.words.push_str(&h.to_lowercase());
+                }
+                out.word_ends.push(out.words.len());
+            }
             let seen = Seen::Tweet {
                 compound: t.sentiment.compound,
-                lang: t.lang,
-                hashtags: t.hashtags,
+                words: first..out.word_ends.len(),
             };
             (Stream::Tweets, seen)
         }
