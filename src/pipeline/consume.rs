@@ -75,7 +75,7 @@ enum Fetched {
 /// commits.
 ///
 /// Everything the main task reads comes in these few buffers, not in per-tweet `String`s: a
-/// string allocated on an enrichment thread and freed on the main task's takes glibc's lock on
+/// string allocated on a forwarder's worker thread and freed on the main task's takes glibc's lock on
 /// the other thread's arena, and at ~100,000 tweets/s those cross-thread frees queued on it.
 #[derive(Default)]
 struct Lines {
@@ -259,11 +259,7 @@ pub async fn run(args: ConsumeArgs) -> Result<()> {
     }
 
     let (tx, mut rx) = mpsc::channel::<Fetched>(partitions as usize + 2);
-    let workers = tokio::runtime::Handle::current().metrics().num_workers();
-    let enrichment = Enrichment {
-        enricher: Arc::new(Enricher::new()),
-        slots: (workers > 1).then(|| Arc::new(tokio::sync::Semaphore::new(workers))),
-    };
+    let enricher = Arc::new(Enricher::new());
     let fetchers: Vec<_> = clients
         .iter()
         .enumerate()
@@ -274,7 +270,7 @@ pub async fn run(args: ConsumeArgs) -> Result<()> {
                 next[&(p as i32)],
                 args.fetch_wait,
                 timeout,
-                enrichment.clone(),
+                enricher.clone(),
                 tx.clone(),
             ))
         })
@@ -481,7 +477,7 @@ async fn fetch_loop(
     mut offset: i64,
     wait: Duration,
     timeout: Duration,
-    enrichment: Enrichment,
+    enricher: Arc<Enricher>,
     tx: mpsc::Sender<Fetched>,
 ) {
     let long_wait_ms = wait.as_millis().clamp(1, i32::MAX as u128) as i32;
@@ -490,34 +486,34 @@ async fn fetch_loop(
     // 500 ms default, a fifth of the time to read 100,000 tweets. Caught up, fetches wait long.
     let mut wait_ms = 0;
     let mut backoff = Duration::from_millis(100);
-    // Each fetch's records are enriched (see [`Enrichment`]) while the next fetches are on
-    // their way, and a forwarder hands the lines on in fetch order: the broker's answer
-    // time and the enrichment overlap instead of adding up, and partitions are enriched in
-    // parallel when there are cores for it. Per partition, at most ENRICH_AHEAD + 2 fetches
+    // Each fetch's records are enriched by the partition's forwarder task while the fetch loop
+    // waits for the next fetch, and the forwarder hands the lines on in fetch order: the
+    // broker's answer time and the enrichment overlap instead of adding up, and with more than
+    // one runtime worker the partitions' forwarders enrich in parallel.
+    //
+    // The forwarder enriches on its runtime worker, a few ms per fetch, rather than on
+    // tokio's blocking pool: the pool's thread hand-offs, and records allocated on one thread
+    // and freed on another (glibc then takes the other thread's arena lock), cost more than
+    // they saved. Three alternating runs of 100,000 tweets on two cores: 107-117k/s with the
+    // pool, 123-126k/s without. The other tasks are not starved by it: a forwarder that is
+    // ahead waits on the main channel, and every fetch is bounded anyway.
+    //
+    // Per partition, at most ENRICH_AHEAD + 2 fetches
     // are between the broker and the main task's channel (queued, with the forwarder, and
     // the one the fetch loop waits to queue), which bounds the memory it takes: about three
     // 2 MiB fetches per partition at worst, plus the main channel's partitions + 2.
     let (jobs, mut jobs_rx) = mpsc::channel::<Job>(ENRICH_AHEAD);
-    let forwarder_enricher = enrichment.enricher.clone();
     let forwarder = tokio::spawn(async move {
         while let Some(job) = jobs_rx.recv().await {
             let (built, high_watermark) = match job {
-                Job::Raw {
+                Job::Records {
                     records,
                     high_watermark,
                 } => {
-                    let build = || Lines::build(&forwarder_enricher, partition, records);
+                    let build = || Lines::build(&enricher, partition, records);
                     let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(build));
                     (built, high_watermark)
                 }
-                Job::Lines {
-                    lines,
-                    high_watermark,
-                } => match lines.await {
-                    Ok(lines) => (Ok(lines), high_watermark),
-                    Err(e) if e.is_panic() => (Err(e.into_panic()), high_watermark),
-                    Err(_) => return,
-                },
                 Job::Fatal(message) => {
                     let _ = tx.send(Fetched::Fatal(message)).await;
                     return;
@@ -574,24 +570,9 @@ async fn fetch_loop(
                 if let Some(last) = records.last() {
                     offset = last.offset + 1;
                 }
-                let job = match &enrichment.slots {
-                    // An empty fetch (caught up) only carries the high watermark: no thread.
-                    Some(slots) if !records.is_empty() => {
-                        let slot = slots.clone().acquire_owned().await.expect("never closed");
-                        let enricher = enrichment.enricher.clone();
-                        let lines = tokio::task::spawn_blocking(move || {
-                            let _slot = slot;
-                            Lines::build(&enricher, partition, records)
-                        });
-                        Job::Lines {
-                            lines,
-                            high_watermark,
-                        }
-                    }
-                    _ => Job::Raw {
-                        records,
-                        high_watermark,
-                    },
+                let job = Job::Records {
+                    records,
+                    high_watermark,
                 };
                 if jobs.send(job).await.is_err() {
                     return;
@@ -646,18 +627,6 @@ async fn fetch_loop(
     }
 }
 
-/// How fetched records are enriched (see [`fetch_loop`]).
-#[derive(Clone)]
-struct Enrichment {
-    enricher: Arc<Enricher>,
-    /// With more than one worker thread: enrichment runs on the blocking pool, at most one
-    /// job per worker at a time (a topic of 60 partitions catching up must not start 120
-    /// threads on 2 cores). With one worker (one core) there is nothing to run in parallel:
-    /// `None`, and each partition's forwarder enriches itself, which saves two thread
-    /// hand-offs per fetch.
-    slots: Option<Arc<tokio::sync::Semaphore>>,
-}
-
 /// Fetches per partition queued for the forwarder (see [`fetch_loop`]). One is enough for the
 /// overlap: 2 measured the same on the benchmark and holds one more fetch per partition.
 const ENRICH_AHEAD: usize = 1;
@@ -665,13 +634,8 @@ const ENRICH_AHEAD: usize = 1;
 /// What a partition's fetch loop hands its forwarder, in fetch order.
 enum Job {
     /// One fetch's records, for the forwarder to enrich.
-    Raw {
+    Records {
         records: Vec<RecordAndOffset>,
-        high_watermark: i64,
-    },
-    /// One fetch's records being enriched on the blocking pool.
-    Lines {
-        lines: tokio::task::JoinHandle<Lines>,
         high_watermark: i64,
     },
     Fatal(String),
