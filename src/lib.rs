@@ -12,6 +12,7 @@
 //! - [`sink`]: durable, rotating JSON-lines output and its crash recovery;
 //! - [`spill`]: the producer's disk spill, for when Kafka is slow or away.
 
+pub mod alloc_cache;
 pub mod cli;
 pub mod enrich;
 pub mod error;
@@ -38,6 +39,8 @@ pub fn run(cli: cli::Cli) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("tweetpipe")
+        // Threads come and go (the blocking pool); each hands its cached blocks back.
+        .on_thread_stop(alloc_cache::release_thread_cache)
         .build()
         .map_err(|e| Error::runtime(format!("cannot start the async runtime: {e}")))?;
     let result = match cli.command {

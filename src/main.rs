@@ -26,7 +26,8 @@ fn main() {
 /// it (73% of glibc). glibc builds keep the system allocator, tuned by [`tune_glibc_malloc`].
 #[cfg(target_env = "musl")]
 #[global_allocator]
-static ALLOC: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+static ALLOC: tweetpipe::alloc_cache::ThreadCache<dlmalloc::GlobalDlmalloc> =
+    tweetpipe::alloc_cache::ThreadCache(dlmalloc::GlobalDlmalloc);
 
 /// The static build's `memcpy` and `memmove` (see `tweetpipe::memcopy`): musl's pay a
 /// `rep movsq` start-up on every small copy. Defining both here keeps musl's out of the link
