@@ -59,6 +59,17 @@ impl StartFrom {
 /// fetch instead of reused (see the malloc thresholds in `main.rs`).
 const FETCH_MAX_BYTES: i32 = 2 * 1024 * 1024;
 
+/// What all partitions together may hold fetched ahead of the writer (see [`fetch_loop`]: up
+/// to ENRICH_AHEAD + 2 fetches each). A topic with many partitions gets smaller fetches rather
+/// than more memory: 2 MiB up to 10 partitions, ~360 KiB at 60, never under 256 KiB.
+const FETCHED_AHEAD_BYTES: usize = 64 * 1024 * 1024;
+
+/// The most one fetch asks for on a topic of `partitions` partitions.
+fn fetch_max_bytes(partitions: usize) -> i32 {
+    let share = FETCHED_AHEAD_BYTES / (partitions.max(1) * (ENRICH_AHEAD + 2));
+    share.clamp(256 * 1024, FETCH_MAX_BYTES as usize) as i32
+}
+
 enum Fetched {
     /// One fetch's records, already enriched into output lines by the partition's task.
     Lines {
@@ -260,6 +271,7 @@ pub async fn run(args: ConsumeArgs) -> Result<()> {
 
     let (tx, mut rx) = mpsc::channel::<Fetched>(partitions as usize + 2);
     let enricher = Arc::new(Enricher::new());
+    let fetch_bytes = fetch_max_bytes(clients.len());
     let fetchers: Vec<_> = clients
         .iter()
         .enumerate()
@@ -270,6 +282,7 @@ pub async fn run(args: ConsumeArgs) -> Result<()> {
                 next[&(p as i32)],
                 args.fetch_wait,
                 timeout,
+                fetch_bytes,
                 enricher.clone(),
                 tx.clone(),
             ))
@@ -477,6 +490,7 @@ async fn fetch_loop(
     mut offset: i64,
     wait: Duration,
     timeout: Duration,
+    fetch_bytes: i32,
     enricher: Arc<Enricher>,
     tx: mpsc::Sender<Fetched>,
 ) {
@@ -501,7 +515,8 @@ async fn fetch_loop(
     // Per partition, at most ENRICH_AHEAD + 2 fetches
     // are between the broker and the main task's channel (queued, with the forwarder, and
     // the one the fetch loop waits to queue), which bounds the memory it takes: about three
-    // 2 MiB fetches per partition at worst, plus the main channel's partitions + 2.
+    // fetches per partition at worst (see [`fetch_max_bytes`]), plus the main channel's
+    // partitions + 2.
     let (jobs, mut jobs_rx) = mpsc::channel::<Job>(ENRICH_AHEAD);
     let forwarder = tokio::spawn(async move {
         while let Some(job) = jobs_rx.recv().await {
@@ -542,7 +557,7 @@ async fn fetch_loop(
     loop {
         let got = tokio::time::timeout(
             timeout + wait,
-            pc.fetch_records(offset, 1..FETCH_MAX_BYTES, wait_ms),
+            pc.fetch_records(offset, 1..fetch_bytes, wait_ms),
         )
         .await;
         let err = match got {
@@ -558,7 +573,7 @@ async fn fetch_loop(
                     .first()
                     .map_or(high_watermark > offset, |r| r.offset > offset);
                 if gap && offset > 0 {
-                    records = fetch_inside_batch(&pc, offset, timeout + wait)
+                    records = fetch_inside_batch(&pc, offset, fetch_bytes, timeout + wait)
                         .await
                         .unwrap_or(records);
                 }
@@ -671,13 +686,14 @@ impl Drop for AbortOnDrop {
 async fn fetch_inside_batch(
     pc: &PartitionClient,
     offset: i64,
+    fetch_bytes: i32,
     limit: Duration,
 ) -> Option<Vec<RecordAndOffset>> {
     let mut back = 1i64;
     while back <= 4096 {
         let from = (offset - back).max(0);
         let Ok(Ok((records, _))) =
-            tokio::time::timeout(limit, pc.fetch_records(from, 1..FETCH_MAX_BYTES, 1)).await
+            tokio::time::timeout(limit, pc.fetch_records(from, 1..fetch_bytes, 1)).await
         else {
             return None;
         };
@@ -767,4 +783,22 @@ fn log_stats(
         errors = totals.errors,
         "stats"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fetches_shrink_with_the_partition_count_and_stay_bounded() {
+        assert_eq!(fetch_max_bytes(1), FETCH_MAX_BYTES);
+        assert_eq!(fetch_max_bytes(10), FETCH_MAX_BYTES);
+        assert!(fetch_max_bytes(11) < FETCH_MAX_BYTES);
+        assert_eq!(fetch_max_bytes(60), 372_827);
+        assert_eq!(fetch_max_bytes(1000), 256 * 1024);
+        for n in 1..=85 {
+            let ahead = n * (ENRICH_AHEAD + 2) * fetch_max_bytes(n) as usize;
+            assert!(ahead <= FETCHED_AHEAD_BYTES, "{n} partitions: {ahead}");
+        }
+    }
 }
