@@ -64,6 +64,15 @@ const FETCH_MAX_BYTES: i32 = 2 * 1024 * 1024;
 /// than more memory: 2 MiB up to 10 partitions, ~360 KiB at 60, never under 256 KiB.
 const FETCHED_AHEAD_BYTES: usize = 64 * 1024 * 1024;
 
+/// How a partition's fetches are made: `--fetch-wait`, the broker's time limit, and the size
+/// from [`fetch_max_bytes`].
+#[derive(Clone, Copy)]
+struct FetchLimits {
+    wait: Duration,
+    timeout: Duration,
+    bytes: i32,
+}
+
 /// The most one fetch asks for on a topic of `partitions` partitions.
 fn fetch_max_bytes(partitions: usize) -> i32 {
     let share = FETCHED_AHEAD_BYTES / (partitions.max(1) * (ENRICH_AHEAD + 2));
@@ -280,9 +289,11 @@ pub async fn run(args: ConsumeArgs) -> Result<()> {
                 pc.clone(),
                 p as i32,
                 next[&(p as i32)],
-                args.fetch_wait,
-                timeout,
-                fetch_bytes,
+                FetchLimits {
+                    wait: args.fetch_wait,
+                    timeout,
+                    bytes: fetch_bytes,
+                },
                 enricher.clone(),
                 tx.clone(),
             ))
@@ -488,12 +499,15 @@ async fn fetch_loop(
     pc: Arc<PartitionClient>,
     partition: i32,
     mut offset: i64,
-    wait: Duration,
-    timeout: Duration,
-    fetch_bytes: i32,
+    limits: FetchLimits,
     enricher: Arc<Enricher>,
     tx: mpsc::Sender<Fetched>,
 ) {
+    let FetchLimits {
+        wait,
+        timeout,
+        bytes: fetch_bytes,
+    } = limits;
     let long_wait_ms = wait.as_millis().clamp(1, i32::MAX as u128) as i32;
     // The first fetch asks for what is there now: a consumer starting on a backlog (a restart,
     // a new group) must not wait out a max wait first. tansu answered it after ~260 ms of the
