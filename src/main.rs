@@ -22,8 +22,10 @@ fn main() {
 /// buffer, and made `produce` 3x and `consume` 2x slower than the glibc build (560,000 page
 /// faults instead of 10,000 for 100,000 tweets). With dlmalloc: 87% and 75% of glibc
 /// (scripts/bench-static); with our memcpy too (below), 95% and, for consume on one core,
-/// 104%. dlmalloc has one lock for all threads: consume on two cores spends ~27% of its CPU on
-/// it (73% of glibc). glibc builds keep the system allocator, tuned by [`tune_glibc_malloc`].
+/// 104%. dlmalloc has one lock for all threads, which consume on two cores spent ~a quarter of
+/// its CPU on (0.6-0.73x glibc); each thread's cache of small blocks in front of it
+/// (`tweetpipe::alloc_cache`) brings that to 0.99x. glibc builds keep the system allocator,
+/// tuned by [`tune_glibc_malloc`].
 #[cfg(target_env = "musl")]
 #[global_allocator]
 static ALLOC: tweetpipe::alloc_cache::ThreadCache<dlmalloc::GlobalDlmalloc> =
