@@ -236,13 +236,14 @@ mod tests {
     }
 
     /// Drains this thread's cache into `a` (`release_thread_cache` goes through the global
-    /// allocator, which in tests is not the cache).
-    fn drain(a: &ThreadCache<Checked>) {
+    /// allocator, which in tests is not the cache) and checks that nothing is left outstanding.
+    fn all_given_back(a: &ThreadCache<Checked>) {
         for class in 0..CLASSES {
             while let Some(p) = pop(class) {
                 unsafe { a.0.dealloc(p, class_layout(class)) };
             }
         }
+        assert_eq!(a.0.live.load(Ordering::SeqCst), 0, "every block given back");
     }
 
     fn layout(size: usize) -> Layout {
@@ -296,8 +297,7 @@ mod tests {
         let cached = cached_blocks();
         assert!(cached <= CLASSES * (CACHE_BYTES / STEP));
         assert_eq!(a.0.live.load(Ordering::SeqCst), cached as isize);
-        drain(a);
-        assert_eq!(a.0.live.load(Ordering::SeqCst), 0, "every block given back");
+        all_given_back(a);
     }
 
     #[test]
@@ -311,8 +311,7 @@ mod tests {
         assert_eq!(p, q, "the freed block comes back");
         assert!((0..100).all(|k| unsafe { *q.add(k) } == 0));
         unsafe { a.dealloc(q, l) };
-        drain(a);
-        assert_eq!(a.0.live.load(Ordering::SeqCst), 0);
+        all_given_back(a);
     }
 
     #[test]
@@ -331,8 +330,7 @@ mod tests {
             }
         }
         unsafe { a.dealloc(p, l) };
-        drain(a);
-        assert_eq!(a.0.live.load(Ordering::SeqCst), 0);
+        all_given_back(a);
     }
 
     #[test]
@@ -349,8 +347,7 @@ mod tests {
             "the list stops at its cap"
         );
         assert_eq!(a.0.live.load(Ordering::SeqCst), (CACHE_BYTES / 64) as isize);
-        drain(a);
-        assert_eq!(a.0.live.load(Ordering::SeqCst), 0);
+        all_given_back(a);
     }
 
     #[test]
@@ -365,9 +362,8 @@ mod tests {
                 let q = unsafe { a.alloc(l) } as usize;
                 assert_eq!(q, p, "reused on the thread that freed it");
                 unsafe { a.dealloc(q as *mut u8, l) };
-                drain(a);
+                all_given_back(a);
             });
         });
-        assert_eq!(a.0.live.load(Ordering::SeqCst), 0);
     }
 }
