@@ -95,7 +95,7 @@ enum Fetched {
 /// commits.
 ///
 /// Everything the main task reads comes in these few buffers, not in per-tweet `String`s: a
-/// string allocated on a forwarder's worker thread and freed on the main task's takes glibc's lock on
+/// string allocated on a forwarder's thread and freed on the main task's takes glibc's lock on
 /// the other thread's arena, and at ~100,000 tweets/s those cross-thread frees queued on it.
 #[derive(Default)]
 struct Lines {
@@ -523,14 +523,14 @@ async fn fetch_loop(
     // tokio's blocking pool: the pool's thread hand-offs, and records allocated on one thread
     // and freed on another (glibc then takes the other thread's arena lock), cost more than
     // they saved. Three alternating runs of 100,000 tweets on two cores: 107-117k/s with the
-    // pool, 123-126k/s without. The other tasks are not starved by it: a forwarder that is
-    // ahead waits on the main channel, and every fetch is bounded anyway.
+    // pool, 123-126k/s without. The writer is not starved by it: `run` is the future the
+    // runtime blocks on, so it has the main thread to itself; and a forwarder that is ahead
+    // waits on the main channel.
     //
-    // Per partition, at most ENRICH_AHEAD + 2 fetches
-    // are between the broker and the main task's channel (queued, with the forwarder, and
-    // the one the fetch loop waits to queue), which bounds the memory it takes: about three
-    // fetches per partition at worst (see [`fetch_max_bytes`]), plus the main channel's
-    // partitions + 2.
+    // Per partition, at most ENRICH_AHEAD + 2 fetches are between the broker and the main
+    // task's channel (queued, with the forwarder, and the one the fetch loop waits to queue),
+    // which bounds the memory it takes: about three fetches per partition at worst (see
+    // [`fetch_max_bytes`]), plus the main channel's partitions + 2.
     let (jobs, mut jobs_rx) = mpsc::channel::<Job>(ENRICH_AHEAD);
     let forwarder = tokio::spawn(async move {
         while let Some(job) = jobs_rx.recv().await {
