@@ -18,11 +18,12 @@
 //! thousands of texts it must give whatlang's language and bit-identical confidence.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::LazyLock;
 
 use whatlang::dev::{alphabet_latin_calculate_scores, FilterList, LowercaseText};
 use whatlang::{Info, Lang, Script};
+
+use super::fxhash::FxMap;
 
 /// whatlang's MAX_TRIGRAM_DISTANCE: the profiles' length and the distance of a miss.
 const MAX_TRIGRAM_DISTANCE: u32 = 300;
@@ -44,7 +45,7 @@ struct Profiles {
     /// whatlang's Latin-script languages, in its order.
     langs: Vec<Lang>,
     /// Trigram → range of `hits`.
-    index: HashMap<Packed, (u32, u32), BuildHasherDefault<PackedHasher>>,
+    index: FxMap<Packed, (u32, u32)>,
     /// (index into `langs`, rank in that language's profile).
     hits: Vec<(u8, u16)>,
 }
@@ -69,7 +70,7 @@ static PROFILES: LazyLock<Profiles> = LazyLock::new(|| {
         }
         langs.push(lang);
     }
-    let mut index = HashMap::default();
+    let mut index = FxMap::default();
     let mut hits = Vec::new();
     for (t, h) in by_trigram {
         index.insert(t, (hits.len() as u32, h.len() as u32));
@@ -77,23 +78,6 @@ static PROFILES: LazyLock<Profiles> = LazyLock::new(|| {
     }
     Profiles { langs, index, hits }
 });
-
-/// A multiply-shift hash for packed trigrams: the keys are fixed, built in, and not chosen by
-/// an attacker, so SipHash's cost buys nothing here.
-#[derive(Default)]
-struct PackedHasher(u64);
-
-impl Hasher for PackedHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, _: &[u8]) {
-        unreachable!("only u64 keys are hashed")
-    }
-    fn write_u64(&mut self, k: u64) {
-        self.0 = (k ^ k >> 29).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
 
 /// whatlang's detection of a Latin-script text under one filter list.
 #[derive(Debug, Clone)]
