@@ -55,7 +55,7 @@ mod musl_memcopy {
 
 /// glibc builds: keep freed memory for reuse instead of handing it back to the kernel at once.
 ///
-/// rskafka reads every fetch response (~1 MiB) into a fresh zeroed buffer and copies its
+/// rskafka reads every fetch response (1-2.5 MiB) into a fresh zeroed buffer and copies its
 /// records into a second one. glibc's defaults serve such buffers from the heap once the first
 /// is freed, but trim the heap whenever more than twice that is free at its top, so the next
 /// fetch faults the same pages in again: ~80,000 page faults per 100,000 tweets consumed,

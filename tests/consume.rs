@@ -476,9 +476,10 @@ async fn output_to_stdout() {
     assert!(lines.iter().all(|l| l["sentiment"]["compound"].is_number()));
 }
 
-/// Enrichment runs beside the fetches: in each partition's forwarder with one worker thread,
-/// on the blocking pool with several. Either way every partition's lines come out in offset
-/// order, each record once, across several fetches per partition (4 KB tweets, 1 MiB fetches).
+/// Enrichment runs beside the fetches, in each partition's forwarder: with one worker thread
+/// one partition at a time, with several in parallel. Either way every partition's lines come
+/// out in offset order, each record once, across several fetches per partition (750 tweets of
+/// 4 KB each, 2 MiB fetches).
 #[tokio::test(flavor = "multi_thread")]
 async fn one_worker_or_many_each_partition_is_written_in_offset_order() {
     let filler = "x".repeat(4000);
