@@ -60,9 +60,17 @@ fn class_layout(class: usize) -> Layout {
     unsafe { Layout::from_size_align_unchecked((class + 1) * STEP, ALIGN) }
 }
 
-fn capacity(class: usize) -> u32 {
-    (CACHE_BYTES / class_layout(class).size()) as u32
-}
+/// Blocks each class's list may hold: [`CACHE_BYTES`] of them (a table, not a division on
+/// every free).
+const CAPACITY: [u32; CLASSES] = {
+    let mut c = [0; CLASSES];
+    let mut i = 0;
+    while i < CLASSES {
+        c[i] = (CACHE_BYTES / ((i + 1) * STEP)) as u32;
+        i += 1;
+    }
+    c
+};
 
 /// A cached block of `class`, if this thread has one.
 fn pop(class: usize) -> Option<*mut u8> {
@@ -89,7 +97,7 @@ fn push(class: usize, p: *mut u8) -> bool {
         .try_with(|l| {
             // SAFETY: as in `pop`.
             let l = unsafe { &mut *l.get() };
-            if l.closed || l.len[class] >= capacity(class) {
+            if l.closed || l.len[class] >= CAPACITY[class] {
                 return false;
             }
             // SAFETY: `p` is a block of at least 16 bytes, aligned to 16, no longer in use.
