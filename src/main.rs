@@ -24,7 +24,7 @@ fn main() {
 /// (scripts/bench-static); with our memcpy too (below), 95% and, for consume on one core,
 /// 104%. dlmalloc has one lock for all threads, which consume on two cores spent ~a quarter of
 /// its CPU on (0.6-0.73x glibc); each thread's cache of small blocks in front of it
-/// (`tweetpipe::alloc_cache`) brings that to 0.99x. glibc builds keep the system allocator,
+/// (`tweetpipe::alloc_cache`) brings that to 0.99-1.00x. glibc builds keep the system allocator,
 /// tuned by [`tune_glibc_malloc`].
 #[cfg(target_env = "musl")]
 #[global_allocator]
