@@ -137,21 +137,13 @@ impl Producer {
                 _ = cancel.changed(), if !cancelled => cancelled = true,
                 rec = rx.recv(), if !closed && (room || cancelled) => match rec {
                     Some(first) if cancelled => self.give_up(vec![first], "tweetpipe is stopping"),
-                    Some(first) => {
-                        // Take whatever else is already queued too, up to a batch's worth, so
-                        // a busy channel costs one wake-up per batch rather than per record.
-                        let mut next = Some(first);
-                        let mut taken = 0;
-                        while let Some(r) = next {
-                            taken += r.size();
-                            let p = partitioner.partition_hashed(r.key_hash, n as i32) as usize;
-                            let b = &mut batches[p];
-                            b.bytes += r.size();
-                            b.since.get_or_insert_with(Instant::now);
-                            b.records.push(r);
-                            next = if taken < self.cfg.batch_bytes { rx.try_recv() } else { None };
-                        }
-                    }
+                    Some(first) => fill(
+                        &mut batches,
+                        first,
+                        || rx.try_recv(),
+                        &mut partitioner,
+                        self.cfg.batch_bytes,
+                    ),
                     None => closed = true,
                 },
                 _ = sleep_until_opt(next_due), if next_due.is_some() => {}
@@ -225,6 +217,37 @@ impl Producer {
             dir = %spill.dir().display(),
             "{why}: spilled them to disk, to be sent again"
         );
+    }
+}
+
+/// Puts `first` into its partition's batch, and whatever else is already queued (`more`) too,
+/// so a busy channel costs one wake-up per batch rather than per record. Stops at a batch's
+/// worth taken, and as soon as the batch a record went to holds `batch_bytes`: a batch is then
+/// due, and is never more than one record over `batch_bytes`. (Taking on regardless would let a
+/// batch reach twice `batch_bytes`, past what a broker accepts in one batch when that is set
+/// near its `message.max.bytes`, 1 MiB by default.)
+fn fill(
+    batches: &mut [Batch],
+    first: RawRecord,
+    mut more: impl FnMut() -> Option<RawRecord>,
+    partitioner: &mut Partitioner,
+    batch_bytes: usize,
+) {
+    let n = batches.len() as i32;
+    let mut next = Some(first);
+    let mut taken = 0;
+    while let Some(r) = next {
+        taken += r.size();
+        let p = partitioner.partition_hashed(r.key_hash, n) as usize;
+        let b = &mut batches[p];
+        b.bytes += r.size();
+        b.since.get_or_insert_with(Instant::now);
+        b.records.push(r);
+        next = if taken < batch_bytes && b.bytes < batch_bytes {
+            more()
+        } else {
+            None
+        };
     }
 }
 
@@ -335,5 +358,32 @@ async fn deliver(
         records,
         bytes,
         result,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn rec(n: usize) -> RawRecord {
+        RawRecord::new(None, Bytes::from(vec![b'x'; n]), chrono::Utc::now(), None)
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_never_more_than_one_record_over_batch_bytes() {
+        let mut batches = vec![Batch::default()];
+        let mut partitioner = Partitioner::default();
+        let mut queued = (0..20).map(|_| rec(300)).collect::<Vec<_>>().into_iter();
+        // An empty batch takes records until it holds 1,000 bytes.
+        fill(&mut batches, rec(300), || queued.next(), &mut partitioner, 1000);
+        assert_eq!((batches[0].records.len(), batches[0].bytes), (4, 1200));
+        // A batch that was filling (its partition busy) is topped up by one record, not by
+        // another batch's worth.
+        batches[0] = Batch::default();
+        fill(&mut batches, rec(900), || None, &mut partitioner, 1000);
+        fill(&mut batches, rec(300), || queued.next(), &mut partitioner, 1000);
+        assert_eq!((batches[0].records.len(), batches[0].bytes), (2, 1200));
+        assert_eq!(queued.len(), 20 - 3, "nothing more was taken from the channel");
     }
 }
