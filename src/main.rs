@@ -4,8 +4,10 @@
 use clap::Parser;
 
 fn main() {
-    tune_glibc_malloc();
     let cli = tweetpipe::cli::Cli::parse();
+    if matches!(cli.command, tweetpipe::cli::Command::Consume(_)) {
+        tune_glibc_malloc();
+    }
     let code = match tweetpipe::run(cli) {
         Ok(()) => 0,
         Err(e) => {
@@ -61,8 +63,14 @@ mod musl_memcopy {
 /// fetch faults the same pages in again: ~80,000 page faults per 100,000 tweets consumed,
 /// ~9% of a core. With a fixed 4 MiB mmap threshold (fetch-sized buffers stay on the heap) and
 /// a 32 MiB trim threshold: ~3,000 faults, 73-77k -> 80-84k tweets/s on one core, peak RSS
-/// +1-2 MiB; produce unchanged (scripts/bench-consume's one-core run, 2026-11-22). Setting
-/// either value turns off glibc's own adjustment of both, hence both.
+/// +1-2 MiB (scripts/bench-consume's one-core run, 2026-11-22). Setting either value turns off
+/// glibc's own adjustment of both, hence both.
+///
+/// `consume` only: `produce` gains nothing from it and pays in memory, since the 32 MiB trim
+/// threshold applies to each of glibc's per-thread arenas and produce allocates on several
+/// threads. Over HTTP: peak RSS 62-67 MiB with the tuning, 51-52 MiB without, 10,000 against
+/// 27,000-48,000 page faults, throughput within the run-to-run spread (six alternating runs
+/// each of scripts/bench-produce's HTTP run, 2026-11-22).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn tune_glibc_malloc() {
     // SAFETY: mallopt only changes two allocator parameters; it is called before any thread
