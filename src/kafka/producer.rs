@@ -364,26 +364,31 @@ async fn deliver(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
-
-    fn rec(n: usize) -> RawRecord {
-        RawRecord::new(None, Bytes::from(vec![b'x'; n]), chrono::Utc::now(), None)
-    }
 
     #[tokio::test]
     async fn a_batch_is_never_more_than_one_record_over_batch_bytes() {
         let mut batches = vec![Batch::default()];
         let mut partitioner = Partitioner::default();
-        let mut queued = (0..20).map(|_| rec(300)).collect::<Vec<_>>().into_iter();
+        let mut queued = (0..20).map(|_| RawRecord::filler(300)).collect::<Vec<_>>();
+        let mut fill_from = |batches: &mut [Batch], first: usize, queued: &mut Vec<RawRecord>| {
+            let more = || queued.pop();
+            fill(
+                batches,
+                RawRecord::filler(first),
+                more,
+                &mut partitioner,
+                1000,
+            )
+        };
         // An empty batch takes records until it holds 1,000 bytes.
-        fill(&mut batches, rec(300), || queued.next(), &mut partitioner, 1000);
+        fill_from(&mut batches, 300, &mut queued);
         assert_eq!((batches[0].records.len(), batches[0].bytes), (4, 1200));
         // A batch that was filling (its partition busy) is topped up by one record, not by
         // another batch's worth.
         batches[0] = Batch::default();
-        fill(&mut batches, rec(900), || None, &mut partitioner, 1000);
-        fill(&mut batches, rec(300), || queued.next(), &mut partitioner, 1000);
+        fill_from(&mut batches, 900, &mut Vec::new());
+        fill_from(&mut batches, 300, &mut queued);
         assert_eq!((batches[0].records.len(), batches[0].bytes), (2, 1200));
-        assert_eq!(queued.len(), 20 - 3, "nothing more was taken from the channel");
+        assert_eq!(queued.len(), 17, "nothing more was taken from the channel");
     }
 }

@@ -156,10 +156,9 @@ impl Depth {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
 
     fn rec(n: usize) -> RawRecord {
-        RawRecord::new(None, Bytes::from(vec![b'x'; n]), chrono::Utc::now(), None)
+        RawRecord::filler(n)
     }
 
     #[tokio::test]

@@ -42,4 +42,10 @@ impl RawRecord {
     pub fn size(&self) -> usize {
         self.value.len() + self.key.as_ref().map_or(0, Bytes::len)
     }
+
+    /// A keyless record of `n` bytes, for unit tests of what carries records.
+    #[cfg(test)]
+    pub fn filler(n: usize) -> Self {
+        RawRecord::new(None, Bytes::from(vec![b'x'; n]), chrono::Utc::now(), None)
+    }
 }
