@@ -472,8 +472,9 @@ pub struct ProduceArgs {
     #[arg(long, default_value = "5ms", value_parser = parse_duration, value_name = "DURATION", help_heading = "Kafka")]
     pub linger: Duration,
 
-    /// Send a partition's batch once it holds this many bytes (a batch is at most one record
-    /// over it). Keep it under the broker's message.max.bytes (1 MiB by default).
+    /// Send a partition's batch once it holds this many bytes. No request carries more,
+    /// unless one record alone is larger: keep it at or under the broker's message.max.bytes
+    /// (1 MiB by default).
     #[arg(long, default_value_t = 512 * 1024, value_name = "BYTES", help_heading = "Kafka")]
     pub batch_bytes: usize,
 

@@ -53,6 +53,26 @@ struct Batch {
     in_flight: usize,
 }
 
+impl Batch {
+    /// The records to send now, and their bytes. Never more than `batch_bytes` unless one
+    /// record alone is larger: the record that took the batch over (see [`fill`]) starts the
+    /// next batch instead. So `--batch-bytes` at or under the broker's `message.max.bytes`
+    /// is enough for every request to be accepted.
+    fn take(&mut self, batch_bytes: usize) -> (Vec<RawRecord>, u64) {
+        let mut records = std::mem::take(&mut self.records);
+        let mut bytes = std::mem::take(&mut self.bytes);
+        self.since = None;
+        if bytes > batch_bytes && records.len() > 1 {
+            let last = records.pop().expect("more than one record");
+            bytes -= last.size();
+            self.bytes = last.size();
+            self.since = Some(Instant::now());
+            self.records.push(last);
+        }
+        (records, bytes as u64)
+    }
+}
+
 struct Sent {
     partition: usize,
     records: Vec<RawRecord>,
@@ -156,9 +176,7 @@ impl Producer {
                     && !b.records.is_empty()
                     && (closed || due || b.bytes >= self.cfg.batch_bytes)
                 {
-                    let records = std::mem::take(&mut b.records);
-                    let bytes = std::mem::take(&mut b.bytes) as u64;
-                    b.since = None;
+                    let (records, bytes) = b.take(self.cfg.batch_bytes);
                     b.in_flight += 1;
                     outstanding += 1;
                     senders[p]
@@ -222,10 +240,9 @@ impl Producer {
 
 /// Puts `first` into its partition's batch, and whatever else is already queued (`more`) too,
 /// so a busy channel costs one wake-up per batch rather than per record. Stops at a batch's
-/// worth taken, and as soon as the batch a record went to holds `batch_bytes`: a batch is then
-/// due, and is never more than one record over `batch_bytes`. (Taking on regardless would let a
-/// batch reach twice `batch_bytes`, past what a broker accepts in one batch when that is set
-/// near its `message.max.bytes`, 1 MiB by default.)
+/// worth taken, and as soon as the batch a record went to holds `batch_bytes`: that batch is
+/// then due, at most one record over `batch_bytes` (a record [`Batch::take`] holds back for the
+/// next one). Taking on regardless would let a batch reach twice `batch_bytes`.
 fn fill(
     batches: &mut [Batch],
     first: RawRecord,
@@ -366,7 +383,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_batch_is_never_more_than_one_record_over_batch_bytes() {
+    async fn a_request_holds_at_most_batch_bytes_unless_one_record_is_larger() {
         let mut batches = vec![Batch::default()];
         let mut partitioner = Partitioner::default();
         let mut queued = (0..20).map(|_| RawRecord::filler(300)).collect::<Vec<_>>();
@@ -390,5 +407,24 @@ mod tests {
         fill_from(&mut batches, 300, &mut queued);
         assert_eq!((batches[0].records.len(), batches[0].bytes), (2, 1200));
         assert_eq!(queued.len(), 17, "nothing more was taken from the channel");
+        // What is sent stays within 1,000 bytes; the record that took it over goes next.
+        let (sent, bytes) = batches[0].take(1000);
+        assert_eq!((sent.len(), bytes), (1, 900));
+        assert_eq!((batches[0].records.len(), batches[0].bytes), (1, 300));
+        assert!(
+            batches[0].since.is_some(),
+            "the held-back record lingers as a batch"
+        );
+        // A record larger than a batch goes alone; a batch within bounds goes whole.
+        let mut big = Batch {
+            records: vec![RawRecord::filler(1500)],
+            bytes: 1500,
+            ..Batch::default()
+        };
+        assert_eq!(big.take(1000).1, 1500);
+        assert!(big.records.is_empty());
+        let (sent, bytes) = batches[0].take(1000);
+        assert_eq!((sent.len(), bytes), (1, 300));
+        assert!(batches[0].records.is_empty() && batches[0].since.is_none());
     }
 }
