@@ -12,18 +12,18 @@
 //! - [`sink`]: durable, rotating JSON-lines output and its crash recovery;
 //! - [`spill`]: the producer's disk spill, for when Kafka is slow or away.
 
-pub mod alloc_cache;
+pub mod alloc;
+pub mod backoff;
 pub mod cli;
+pub mod consume;
 pub mod enrich;
 pub mod error;
 pub mod kafka;
 pub mod logging;
-#[doc(hidden)]
-pub mod memcopy;
-pub mod pipeline;
+pub mod produce;
+pub mod shutdown;
 pub mod sink;
-pub mod spill;
-pub mod twitter;
+pub mod source;
 
 pub use error::{Error, Result};
 
@@ -40,14 +40,14 @@ pub fn run(cli: cli::Cli) -> Result<()> {
         .enable_all()
         .thread_name("tweetpipe")
         // Threads come and go (the blocking pool); each hands its cached blocks back.
-        .on_thread_stop(alloc_cache::release_thread_cache)
+        .on_thread_stop(alloc::thread_cache::release_thread_cache)
         .build()
         .map_err(|e| Error::runtime(format!("cannot start the async runtime: {e}")))?;
     let result = match cli.command {
-        cli::Command::Produce(args) => runtime.block_on(pipeline::produce::run(*args)),
-        cli::Command::Consume(args) => runtime.block_on(pipeline::consume::run(*args)),
+        cli::Command::Produce(args) => runtime.block_on(produce::run(*args)),
+        cli::Command::Consume(args) => runtime.block_on(consume::run(*args)),
         cli::Command::Topic(cmd) => runtime.block_on(kafka::admin::run(cmd)),
-        cli::Command::Rules(cmd) => runtime.block_on(twitter::rules::run(cmd)),
+        cli::Command::Rules(cmd) => runtime.block_on(source::twitter::rules::run(cmd)),
         cli::Command::Completions { .. } | cli::Command::Man { .. } => {
             unreachable!("handled above")
         }

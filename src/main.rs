@@ -26,14 +26,14 @@ fn main() {
 /// (scripts/bench-static); with our memcpy too (below), 95% and, for consume on one core,
 /// 104%. dlmalloc has one lock for all threads, which consume on two cores spent ~a quarter of
 /// its CPU on (0.6-0.73x glibc); each thread's cache of small blocks in front of it
-/// (`tweetpipe::alloc_cache`) brings that to 0.99-1.00x. glibc builds keep the system allocator,
+/// (`tweetpipe::alloc::thread_cache`) brings that to 0.99-1.00x. glibc builds keep the system allocator,
 /// tuned by [`tune_glibc_malloc`].
 #[cfg(target_env = "musl")]
 #[global_allocator]
-static ALLOC: tweetpipe::alloc_cache::ThreadCache<dlmalloc::GlobalDlmalloc> =
-    tweetpipe::alloc_cache::ThreadCache(dlmalloc::GlobalDlmalloc);
+static ALLOC: tweetpipe::alloc::thread_cache::ThreadCache<dlmalloc::GlobalDlmalloc> =
+    tweetpipe::alloc::thread_cache::ThreadCache(dlmalloc::GlobalDlmalloc);
 
-/// The static build's `memcpy` and `memmove` (see `tweetpipe::memcopy`): musl's pay a
+/// The static build's `memcpy` and `memmove` (see `tweetpipe::alloc::memcopy`): musl's pay a
 /// `rep movsq` start-up on every small copy. Defining both here keeps musl's out of the link
 /// (its `memmove` calls into its `memcpy`).
 #[cfg(all(target_env = "musl", target_arch = "x86_64"))]
@@ -42,7 +42,7 @@ mod musl_memcopy {
     /// C's `memcpy` contract.
     #[unsafe(no_mangle)]
     pub unsafe extern "C" fn memcpy(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
-        unsafe { tweetpipe::memcopy::copy(dst, src, n) };
+        unsafe { tweetpipe::alloc::memcopy::copy(dst, src, n) };
         dst
     }
 
@@ -50,7 +50,7 @@ mod musl_memcopy {
     /// C's `memmove` contract.
     #[unsafe(no_mangle)]
     pub unsafe extern "C" fn memmove(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
-        unsafe { tweetpipe::memcopy::copy(dst, src, n) };
+        unsafe { tweetpipe::alloc::memcopy::copy(dst, src, n) };
         dst
     }
 }

@@ -172,7 +172,7 @@ fn spilled_ids(dir: &Path) -> Vec<(PathBuf, Vec<String>)> {
     segments(dir)
         .into_iter()
         .map(|p| {
-            let scan = tweetpipe::spill::segment::decode(std::fs::read(&p).unwrap().into());
+            let scan = tweetpipe::produce::spill::segment::decode(std::fs::read(&p).unwrap().into());
             let ids = scan.records.iter().map(|r| id_of(&r.value)).collect();
             (p, ids)
         })

@@ -8,6 +8,5 @@ pub mod connection;
 pub mod group;
 pub mod nodelay;
 pub mod partitioner;
-pub mod producer;
 pub mod security;
 pub mod topic;

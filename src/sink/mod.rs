@@ -7,7 +7,7 @@
 //! consumer resumes after them instead of writing them twice.
 
 pub mod files;
-pub mod recover;
+
 
 use std::io::Write;
 

@@ -17,7 +17,7 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use tweetpipe::spill::segment;
+use tweetpipe::produce::spill::segment;
 
 fuzz_target!(|input: &[u8]| {
     let Some((&mode, rest)) = input.split_first() else {

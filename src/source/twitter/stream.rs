@@ -10,7 +10,7 @@
 //! And a reconnect asks for `backfill_minutes` covering the time since the last byte we read
 //! (at most the 5 minutes Twitter keeps), so a short outage loses nothing; accounts without
 //! backfill get a refusal, which is reported once and never asked again. The tweets backfill
-//! repeats are dropped by the intake's [`crate::pipeline::dedup::Dedup`].
+//! repeats are dropped by the intake's [`crate::produce::dedup::Dedup`].
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -18,14 +18,14 @@ use std::time::{Duration, Instant};
 use flate2::write::GzDecoder;
 use http_body_util::BodyExt;
 
-use super::backoff::{Backoff, BackoffPolicy, ErrorClass};
+use crate::backoff::{Backoff, BackoffPolicy, ErrorClass};
 use super::client::{fatal_status_hint, fatal_status_hint_v2, StreamClient};
-use super::framer::{Frame, Framer, Framing};
+use crate::source::framer::{Frame, Framer, Framing};
 use super::message::{self, Message};
 use crate::error::{Error, Result};
-use crate::pipeline::intake::{Flow, Intake, Prepared};
-use crate::pipeline::shutdown::Shutdown;
-use crate::pipeline::stats::Stats;
+use crate::produce::intake::{Flow, Intake, Prepared};
+use crate::shutdown::Shutdown;
+use crate::produce::stats::Stats;
 
 #[derive(Debug, Clone)]
 pub struct StreamConfig {

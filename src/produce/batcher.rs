@@ -25,12 +25,12 @@ use rskafka::record::Record;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::partitioner::Partitioner;
-use crate::pipeline::channel::Receiver;
-use crate::pipeline::record::RawRecord;
-use crate::pipeline::stats::Stats;
-use crate::spill::store::Offered;
-use crate::spill::Spill;
+use crate::kafka::partitioner::Partitioner;
+use crate::produce::channel::Receiver;
+use crate::produce::record::RawRecord;
+use crate::produce::stats::Stats;
+use crate::produce::spill::store::Offered;
+use crate::produce::spill::Spill;
 
 #[derive(Debug, Clone)]
 pub struct ProducerConfig {
@@ -361,8 +361,8 @@ async fn deliver(
             "produce failed: {err}"
         );
         // A reconnect by rskafka opens a new socket; give it TCP_NODELAY before resending.
-        if super::nodelay::enabled() {
-            super::nodelay::apply();
+        if crate::kafka::nodelay::enabled() {
+            crate::kafka::nodelay::apply();
         }
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}

@@ -23,9 +23,9 @@ use tokio::sync::Notify;
 
 use super::segment;
 use crate::error::{Error, Result};
-use crate::pipeline::channel::Sender;
-use crate::pipeline::record::RawRecord;
-use crate::pipeline::stats::Stats;
+use crate::produce::channel::Sender;
+use crate::produce::record::RawRecord;
+use crate::produce::stats::Stats;
 
 #[derive(Debug, Clone)]
 pub struct SpillConfig {

@@ -6,32 +6,39 @@
 //! anything connects (exit 2), and the process exits 0 only when everything accepted was
 //! acknowledged.
 
+
+pub mod batcher;
+pub mod channel;
+pub mod dedup;
+pub mod intake;
+pub mod overflow;
+pub mod record;
+pub mod spill;
+pub mod stats;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rskafka::client::partition::Compression;
 use tokio::sync::watch;
 
-use super::channel;
-use super::dedup::Dedup;
-use super::intake::Intake;
-use super::shutdown::Shutdown;
-use super::stats::{self, Stats};
+use self::dedup::Dedup;
+use self::intake::Intake;
+use crate::shutdown::Shutdown;
+use self::stats::Stats;
 use crate::cli::{Api, CompressionArg, ProduceArgs, V1_STREAM_URL, V2_STREAM_URL};
 use crate::error::{Error, Result};
 use crate::kafka::security::Security;
-use crate::kafka::{
-    self,
-    producer::{Producer, ProducerConfig},
-};
-use crate::spill::{drain, Spill, SpillConfig};
-use crate::twitter::backoff::BackoffPolicy;
-use crate::twitter::client::{Filter, StreamClient, V2Fields};
-use crate::twitter::credentials::{BearerToken, Credentials};
-use crate::twitter::framer::Framing;
-use crate::twitter::replay;
-use crate::twitter::rules::{self, RulesApi};
-use crate::twitter::stream::{self, End, StreamConfig};
+use self::batcher::{Producer, ProducerConfig};
+use crate::kafka;
+use crate::produce::spill::{drain, Spill, SpillConfig};
+use crate::backoff::BackoffPolicy;
+use crate::source::twitter::client::{Filter, StreamClient, V2Fields};
+use crate::source::twitter::credentials::{BearerToken, Credentials};
+use crate::source::framer::Framing;
+use crate::source::replay;
+use crate::source::twitter::rules::{self, RulesApi};
+use crate::source::twitter::stream::{self, End, StreamConfig};
 
 enum Source {
     /// The live stream; for v2 with --track, the rules to sync before connecting.

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 
 use chrono::{Timelike, Utc};
 
-use super::Stream;
+pub mod recover;
+
+use crate::sink::Stream;
 
 pub const IN_PROGRESS: &str = ".inprogress";
 

@@ -17,8 +17,8 @@ use tokio::sync::watch;
 
 use super::segment;
 use super::store::{Sealed, Spill};
-use crate::pipeline::channel::Sender;
-use crate::pipeline::stats::Stats;
+use crate::produce::channel::Sender;
+use crate::produce::stats::Stats;
 
 /// One drained segment's count of acknowledgements.
 pub struct Ticket {

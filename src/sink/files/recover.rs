@@ -10,7 +10,7 @@ use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use super::files::IN_PROGRESS;
+use super::IN_PROGRESS;
 
 #[derive(Debug, Default)]
 pub struct Recovered {

@@ -20,7 +20,7 @@
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
-use crate::pipeline::record::RawRecord;
+use crate::produce::record::RawRecord;
 
 pub const MAGIC: &[u8; 8] = b"TPSPILL1";
 

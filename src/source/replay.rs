@@ -13,11 +13,11 @@ use flate2::read::MultiGzDecoder;
 use tokio::sync::mpsc;
 
 use super::framer::{Frame, Framer, Framing};
-use super::stream::End;
+use super::twitter::stream::End;
 use crate::error::{Error, Result};
-use crate::pipeline::intake::{Flow, Intake, Prepared};
-use crate::pipeline::shutdown::Shutdown;
-use crate::pipeline::stats::Stats;
+use crate::produce::intake::{Flow, Intake, Prepared};
+use crate::shutdown::Shutdown;
+use crate::produce::stats::Stats;
 
 const PIECE: usize = 256 * 1024;
 

@@ -1,7 +1,7 @@
 //! What happens to a live record the channel cannot take right now when the disk spill is
 //! off (`--spill-max-bytes 0`): it is dropped, counted, and logged loudly (rate-limited, so a
 //! long outage does not also flood the logs). With the spill on (the default), the record goes
-//! to disk instead; see `crate::spill`.
+//! to disk instead; see `crate::produce::spill`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

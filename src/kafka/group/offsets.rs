@@ -41,8 +41,8 @@ use kafka_protocol::messages::{ApiKey, GroupId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
-use super::connection::{error_name, Connection, RequestError};
-use super::security::Security;
+use crate::kafka::connection::{error_name, Connection, RequestError};
+use crate::kafka::security::Security;
 use crate::error::{Error, Result};
 
 /// Error codes after which the coordinator is rediscovered and the call retried.

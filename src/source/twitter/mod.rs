@@ -3,13 +3,10 @@
 //! stream into messages, classifying them, and the documented reconnect back-off. It knows nothing about Kafka: what it yields is handed to
 //! the pipeline's channel.
 
-pub mod backoff;
 pub mod client;
 pub mod credentials;
-pub mod framer;
 pub mod message;
 pub mod oauth;
-pub mod replay;
 pub mod rules;
 pub mod scan;
 pub mod stream;

@@ -125,7 +125,7 @@ impl Receiver {
 
     /// Takes no more records and writes what is queued to the spill: the Kafka side is
     /// giving up, and nothing accepted may be lost with it.
-    pub fn close_and_spill(&mut self, spill: &crate::spill::Spill) {
+    pub fn close_and_spill(&mut self, spill: &crate::produce::spill::Spill) {
         self.rx.close();
         while let Some(r) = self.try_recv() {
             spill.keep(&r);

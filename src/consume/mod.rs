@@ -18,14 +18,15 @@ use rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling
 use rskafka::record::RecordAndOffset;
 use tokio::sync::mpsc;
 
-use super::shutdown::Shutdown;
+use crate::shutdown::Shutdown;
 use crate::cli::ConsumeArgs;
 use crate::enrich::{Enricher, Outcome};
 use crate::error::{Error, Result};
 use crate::kafka::client::{self, limited};
 use crate::kafka::group::OffsetStore;
 use crate::kafka::security::Security;
-use crate::sink::{recover, DirSink, Sink, Stream};
+use crate::sink::files::recover;
+use crate::sink::{DirSink, Sink, Stream};
 
 /// Where to start reading (`--from`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,9 +14,9 @@ use super::dedup::Dedup;
 use super::overflow::Overflow;
 use super::record::RawRecord;
 use super::stats::Stats;
-use crate::spill::store::Offered;
-use crate::spill::Spill;
-use crate::twitter::message::{self, Message};
+use crate::produce::spill::store::Offered;
+use crate::produce::spill::Spill;
+use crate::source::twitter::message::{self, Message};
 
 /// What the source should do next.
 #[derive(Debug, PartialEq, Eq)]

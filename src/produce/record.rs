@@ -4,7 +4,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
-use crate::spill::Ticket;
+use crate::produce::spill::Ticket;
 
 #[derive(Debug, Clone)]
 pub struct RawRecord {

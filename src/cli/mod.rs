@@ -1,0 +1,5 @@
+//! The command line.
+
+mod args;
+
+pub use args::*;
