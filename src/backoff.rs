@@ -1,22 +1,103 @@
-//! Reconnect back-off, exactly as Twitter documents it for its streaming API:
-//! - network/TCP errors: linear, +250 ms per attempt, up to 16 s;
-//! - HTTP errors: exponential from 5 s, doubling, up to 320 s;
-//! - HTTP 420/429 (rate limited): exponential from 60 s, doubling.
+//! Waiting before trying again, the one way the whole program does it.
 //!
-//! Each class has its own ladder; a healthy connection resets them all. Every number is
-//! configurable so tests (and impatient operators) can shrink them.
+//! - [`Retry`]: a call that failed for a reason that may pass (a broker starting, a
+//!   coordinator moving, a fetch timing out): waits that double from a first one up to a
+//!   ceiling, with a little jitter so that many clients do not retry in step, optionally
+//!   within a deadline after which the caller reports the last error.
+//! - [`Backoff`]: a stream's reconnect ladders, exactly as Twitter documents them for its
+//!   streaming API (and used alike for other live sources):
+//!   - network/TCP errors: linear, +250 ms per attempt, up to 16 s;
+//!   - HTTP errors: exponential from 5 s, doubling, up to 320 s;
+//!   - HTTP 420/429 (rate limited): exponential from 60 s, doubling.
+//!
+//!   Each class has its own ladder; a healthy connection resets them all. Every number is
+//!   configurable so tests (and impatient operators) can shrink them.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// Exponential waits for retrying one call (see the module documentation).
+#[derive(Debug, Clone)]
+pub(crate) struct Retry {
+    initial: Duration,
+    max: Duration,
+    next: Duration,
+    deadline: Option<Instant>,
+    attempts: u32,
+    seed: u64,
+}
+
+impl Retry {
+    /// Waits of `initial`, doubling, at most `max`.
+    pub(crate) fn new(initial: Duration, max: Duration) -> Self {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+            | 1;
+        Retry {
+            initial,
+            max,
+            next: initial,
+            deadline: None,
+            attempts: 0,
+            seed,
+        }
+    }
+
+    /// No wait may end after `deadline`: [`Retry::wait`] says so instead of sleeping.
+    pub(crate) fn until(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Failed attempts so far.
+    pub(crate) fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// The call succeeded: the next failure waits `initial` again.
+    pub(crate) fn reset(&mut self) {
+        self.next = self.initial;
+        self.attempts = 0;
+    }
+
+    /// Counts a failed attempt and returns the wait before the next one: the current step
+    /// plus up to a tenth more. `None` when that wait would pass the deadline.
+    pub(crate) fn next_wait(&mut self) -> Option<Duration> {
+        self.attempts += 1;
+        // xorshift: jitter needs no quality, only that two processes differ.
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        let jitter = self.next.mul_f64((self.seed % 1000) as f64 / 10_000.0);
+        let wait = self.next + jitter;
+        self.next = self.next.saturating_mul(2).min(self.max);
+        match self.deadline {
+            Some(d) if Instant::now() + wait >= d => None,
+            _ => Some(wait),
+        }
+    }
+
+    /// Sleeps before the next attempt; `false` (at once) when the deadline would pass.
+    pub(crate) async fn wait(&mut self) -> bool {
+        match self.next_wait() {
+            Some(w) => {
+                tokio::time::sleep(w).await;
+                true
+            }
+            None => false,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorClass {
+pub(crate) enum ErrorClass {
     Network,
     Http,
     RateLimited,
 }
 
 #[derive(Debug, Clone)]
-pub struct BackoffPolicy {
+pub(crate) struct BackoffPolicy {
     pub network_step: Duration,
     pub network_max: Duration,
     pub http_initial: Duration,
@@ -39,7 +120,7 @@ impl Default for BackoffPolicy {
 }
 
 #[derive(Debug)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     policy: BackoffPolicy,
     network_attempts: u32,
     http_next: Option<Duration>,
@@ -47,7 +128,7 @@ pub struct Backoff {
 }
 
 impl Backoff {
-    pub fn new(policy: BackoffPolicy) -> Self {
+    pub(crate) fn new(policy: BackoffPolicy) -> Self {
         Backoff {
             policy,
             network_attempts: 0,
@@ -57,7 +138,7 @@ impl Backoff {
     }
 
     /// The wait before the next connection attempt after an error of `class`.
-    pub fn next(&mut self, class: ErrorClass) -> Duration {
+    pub(crate) fn next(&mut self, class: ErrorClass) -> Duration {
         let p = &self.policy;
         match class {
             ErrorClass::Network => {
@@ -74,7 +155,7 @@ impl Backoff {
     }
 
     /// A connection proved healthy: start every ladder from the bottom again.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.network_attempts = 0;
         self.http_next = None;
         self.rate_next = None;
@@ -90,6 +171,26 @@ fn step_exponential(next: &mut Option<Duration>, initial: Duration, max: Duratio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_doubles_with_a_little_jitter_and_respects_its_deadline() {
+        let mut r = Retry::new(Duration::from_millis(100), Duration::from_millis(1000));
+        let waits: Vec<Duration> = (0..6).map(|_| r.next_wait().unwrap()).collect();
+        for (w, base) in waits.iter().zip([100u64, 200, 400, 800, 1000, 1000]) {
+            let base = Duration::from_millis(base);
+            assert!(*w >= base && *w <= base + base / 10, "{w:?} for {base:?}");
+        }
+        assert_eq!(r.attempts(), 6);
+        r.reset();
+        assert!(r.next_wait().unwrap() < Duration::from_millis(111));
+        let mut bounded = Retry::new(Duration::from_secs(1), Duration::from_secs(1))
+            .until(Instant::now() + Duration::from_millis(500));
+        assert_eq!(
+            bounded.next_wait(),
+            None,
+            "a wait past the deadline is refused"
+        );
+    }
 
     fn ms(v: &[u64]) -> Vec<Duration> {
         v.iter().map(|&m| Duration::from_millis(m)).collect()

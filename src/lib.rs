@@ -1,58 +1,93 @@
-//! tweetpipe: read a tweet stream at its own pace into Kafka (`produce`), and read Kafka at
-//! ours (`consume`). `main.rs` only parses arguments and maps errors to exit codes; everything
-//! else lives in these modules:
+//! tweetpipe: read a live social stream at its own pace into Kafka (`produce`), and read Kafka
+//! at ours (`consume`). The modules follow the data path:
 //!
-//! - [`twitter`]: the stream client (OAuth or bearer token, HTTP, framing, back-off), the v2
-//!   stream's rules, and file replay;
-//! - [`pipeline`]: the bounded channel, intake, stats, shutdown, and the `produce` and
-//!   `consume` commands;
-//! - [`kafka`]: connecting, topics, partitioning, the batching producer, group offsets and
-//!   topic administration on a connection of our own;
-//! - [`enrich`]: what the consumer adds to each tweet;
-//! - [`sink`]: durable, rotating JSON-lines output and its crash recovery;
-//! - [`spill`]: the producer's disk spill, for when Kafka is slow or away.
+//! - [`source`]: where records come from (the Twitter stream, file replay), framed;
+//! - [`produce`]: intake, the bounded channel, the disk spill, the batching producer;
+//! - [`kafka`]: rskafka with time limits, and our own connection for groups and admin;
+//! - [`consume`]: fetching per partition, the write/commit loop, the stats;
+//! - [`enrich`]: what the consumer adds to each tweet (language, sentiment, entities);
+//! - [`sink`]: where consumed records go (JSON-lines files, stdout), durably;
+//! - [`cli`]: the command line, and the configuration it builds for each command.
+//!
+//! Below them: [`backoff`] (retrying), [`shutdown`], [`logging`], [`error`]. `main.rs` only
+//! parses the arguments, runs, and maps the outcome to an exit code. Dependencies point one
+//! way: sources know nothing of Kafka, `kafka` nothing of the commands, and nothing below
+//! `cli` knows clap (docs/architecture.md).
 
-pub mod alloc;
-pub mod backoff;
+#[cfg(any(target_env = "musl", test))]
+mod alloc;
+pub(crate) mod backoff;
 pub mod cli;
-pub mod consume;
+pub(crate) mod consume;
 pub mod enrich;
 pub mod error;
-pub mod kafka;
-pub mod logging;
-pub mod produce;
-pub mod shutdown;
-pub mod sink;
-pub mod source;
+pub(crate) mod kafka;
+pub(crate) mod logging;
+pub(crate) mod produce;
+pub(crate) mod shutdown;
+pub(crate) mod sink;
+pub(crate) mod source;
+#[cfg(test)]
+mod test_support;
 
 pub use error::{Error, Result};
 
-/// Runs one command to completion.
-pub fn run(cli: cli::Cli) -> Result<()> {
-    // Generated from the clap definitions; no logging, no runtime.
-    match &cli.command {
-        cli::Command::Completions { shell } => return cli::print_completions(*shell),
-        cli::Command::Man { command } => return cli::print_man(command),
-        _ => {}
-    }
-    logging::init(cli.log_format);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("tweetpipe")
-        // Threads come and go (the blocking pool); each hands its cached blocks back.
-        .on_thread_stop(alloc::thread_cache::release_thread_cache)
-        .build()
-        .map_err(|e| Error::runtime(format!("cannot start the async runtime: {e}")))?;
-    let result = match cli.command {
-        cli::Command::Produce(args) => runtime.block_on(produce::run(*args)),
-        cli::Command::Consume(args) => runtime.block_on(consume::run(*args)),
-        cli::Command::Topic(cmd) => runtime.block_on(kafka::admin::run(cmd)),
-        cli::Command::Rules(cmd) => runtime.block_on(source::twitter::rules::run(cmd)),
-        cli::Command::Completions { .. } | cli::Command::Man { .. } => {
-            unreachable!("handled above")
+/// The pieces fuzz targets, benchmarks and integration tests drive directly, and nothing more.
+pub mod testing {
+    pub use crate::kafka::partitioner::{murmur2, partition_for_key};
+    pub use crate::source::framer::{Frame, FrameError, Framer, Framing};
+
+    /// The spill segment format (`produce::spill::segment`), on owned values.
+    pub mod spill {
+        use bytes::Bytes;
+
+        use crate::produce::record::RawRecord;
+        use crate::produce::spill::segment;
+
+        pub use crate::produce::spill::segment::MAGIC;
+
+        /// One record read back.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct Record {
+            pub key: Option<Bytes>,
+            pub value: Bytes,
+            /// Microseconds since the Unix epoch.
+            pub timestamp_us: i64,
         }
-    };
-    // Do not wait for detached tasks (e.g. a blocking stdin read) on the way out.
-    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
-    result
+
+        /// What reading a segment back found: intact records, and where it stopped.
+        #[derive(Debug)]
+        pub struct Scan {
+            pub records: Vec<Record>,
+            /// Bytes of the segment that hold intact records (magic included).
+            pub valid_len: usize,
+            /// Where reading stopped, and why.
+            pub problem: Option<(usize, String)>,
+        }
+
+        pub fn decode(data: Bytes) -> Scan {
+            let scan = segment::decode(data);
+            Scan {
+                records: scan
+                    .records
+                    .into_iter()
+                    .map(|r| Record {
+                        key: r.key,
+                        value: r.value,
+                        timestamp_us: r.timestamp.timestamp_micros(),
+                    })
+                    .collect(),
+                valid_len: scan.valid_len,
+                problem: scan.problem.map(|p| (p.offset, p.reason)),
+            }
+        }
+
+        /// Appends `record`, framed, to `out`.
+        pub fn encode(record: &Record, out: &mut Vec<u8>) {
+            let timestamp = chrono::DateTime::from_timestamp_micros(record.timestamp_us)
+                .expect("a timestamp that was read back");
+            let r = RawRecord::new(record.key.clone(), record.value.clone(), timestamp, None);
+            segment::encode(&r, out);
+        }
+    }
 }

@@ -602,27 +602,31 @@ async fn the_stats_line_shows_the_language_mix_mean_sentiment_and_top_hashtags()
     let r = consume(
         &topic,
         out.path(),
-        &["--stats-interval", "1s", "--idle-exit", "2500ms"],
+        &[
+            "--stats-interval",
+            "1s",
+            "--idle-exit",
+            "2500ms",
+            "--log-format",
+            "json",
+        ],
     )
     .await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(lines_of(out.path(), "tweets").len(), 20);
-    let stats: Vec<&str> = r
+    // The stats lines, as the JSON log has them (numbers as numbers).
+    let line = r
         .stderr
         .lines()
-        .filter(|l| l.contains("stats") && l.contains("written=20"))
-        .collect();
-    let line = stats
-        .iter()
-        .find(|l| !l.contains("langs=\"\""))
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["message"] == "stats" && l["written"] == 20 && l["langs"] != "")
         .unwrap_or_else(|| panic!("no stats line with the 20 tweets in:\n{}", r.stderr));
-    for want in [
-        "langs=\"en 60%, es 30%, fr 10%\"",
-        "sentiment_mean=\"+0.440\"",
-        "top_hashtags=\"#worldcup 9, #final 3, #olimpiadas 2\"",
-        "lag=\"0:0 1:0\"",
-        "errors=0",
-    ] {
-        assert!(line.contains(want), "{want} not in the stats line: {line}");
-    }
+    assert_eq!(line["langs"], "en 60%, es 30%, fr 10%", "{line}");
+    assert_eq!(line["sentiment_mean"], 0.44, "{line}");
+    assert_eq!(
+        line["top_hashtags"], "#worldcup 9, #final 3, #olimpiadas 2",
+        "{line}"
+    );
+    assert_eq!(line["lag"], "0:0 1:0", "{line}");
+    assert_eq!(line["errors"], 0, "{line}");
 }

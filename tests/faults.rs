@@ -94,8 +94,16 @@ fn signal(pid: i32, sig: i32) {
 
 /// A running `tweetpipe` whose stderr is collected as it comes (a full pipe would block it).
 struct Running {
+    cmd: tokio::process::Command,
     child: tokio::process::Child,
     stderr: tokio::task::JoinHandle<String>,
+}
+
+/// How a stopped `tweetpipe` ended.
+struct Ended {
+    code: i32,
+    stderr: String,
+    summary: Option<Summary>,
 }
 
 impl Running {
@@ -115,21 +123,25 @@ impl Running {
             let _ = pipe.read_to_string(&mut s).await;
             s
         });
-        Running { child, stderr }
+        Running { cmd, child, stderr }
     }
 
     fn pid(&self) -> i32 {
         self.child.id().unwrap() as i32
     }
 
-    /// SIGTERM, then the exit code and everything it wrote on stderr.
-    async fn stop(mut self) -> (i32, String) {
+    /// SIGTERM, then the exit code, everything it wrote on stderr, and its summary.
+    async fn stop(mut self) -> Ended {
         signal(self.pid(), libc::SIGTERM);
         let status = tokio::time::timeout(LIMIT, self.child.wait())
             .await
             .expect("exits after SIGTERM")
             .unwrap();
-        (status.code().unwrap_or(-1), self.stderr.await.unwrap())
+        Ended {
+            code: status.code().unwrap_or(-1),
+            stderr: self.stderr.await.unwrap(),
+            summary: summary_of(&self.cmd),
+        }
     }
 
     async fn kill(mut self) -> String {
@@ -139,22 +151,12 @@ impl Running {
     }
 }
 
-/// A number from the exit summary, e.g. `summary_value(stderr, "spilled")`.
-fn summary_value(stderr: &str, key: &str) -> u64 {
-    let line = stderr
-        .lines()
-        .rev()
-        .find(|l| l.contains("summary"))
-        .unwrap_or_else(|| panic!("no summary line in: {stderr}"));
-    let at = line
-        .find(&format!(" {key}="))
-        .unwrap_or_else(|| panic!("no {key}= in {line}"));
-    line[at + key.len() + 2..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect::<String>()
-        .parse()
-        .unwrap_or_else(|_| panic!("{key} is not a number in {line}"))
+/// A count from the summary of a run that ended, e.g. `summary_value(&summary, "spilled")`.
+fn summary_value(summary: &Option<Summary>, key: &str) -> u64 {
+    summary
+        .as_ref()
+        .expect("the run wrote its summary")
+        .get(key)
 }
 
 /// Spill segment files in `dir`, oldest first.
@@ -172,7 +174,7 @@ fn spilled_ids(dir: &Path) -> Vec<(PathBuf, Vec<String>)> {
     segments(dir)
         .into_iter()
         .map(|p| {
-            let scan = tweetpipe::produce::spill::segment::decode(std::fs::read(&p).unwrap().into());
+            let scan = tweetpipe::testing::spill::decode(std::fs::read(&p).unwrap().into());
             let ids = scan.records.iter().map(|r| id_of(&r.value)).collect();
             (p, ids)
         })
@@ -220,13 +222,17 @@ async fn delivered_then_stop(
     want: &BTreeSet<String>,
     spill: &Path,
     producer: Running,
-) -> (BTreeMap<String, usize>, String) {
+) -> (BTreeMap<String, usize>, String, Option<Summary>) {
     let count = ids_in_topic(brokers, topic, want, LIMIT).await;
     wait_until("the spill is drained", Duration::from_secs(60), || {
         segments(spill).is_empty()
     })
     .await;
-    let (code, stderr) = producer.stop().await;
+    let Ended {
+        code,
+        stderr,
+        summary,
+    } = producer.stop().await;
     assert_eq!(code, 0, "{stderr}");
     let missing: Vec<_> = want
         .iter()
@@ -234,7 +240,7 @@ async fn delivered_then_stop(
         .take(5)
         .collect();
     assert!(missing.is_empty(), "lost, e.g. {missing:?}");
-    (count, stderr)
+    (count, stderr, summary)
 }
 
 /// A broker of the test's own, with a fresh 2-partition topic on it.
@@ -294,15 +300,15 @@ async fn broker_stopped_mid_stream_loses_nothing() {
     tokio::time::sleep(stopped).await;
     signal(broker.pid(), libc::SIGCONT);
 
-    let (count, stderr) =
+    let (count, stderr, summary) =
         delivered_then_stop(&broker.addr, &topic, &want, spill.path(), producer).await;
-    let spilled = summary_value(&stderr, "spilled");
+    let spilled = summary_value(&summary, "spilled");
     assert!(
         spilled > 500,
         "the spill took the overflow ({spilled} spilled): {stderr}"
     );
-    assert_eq!(summary_value(&stderr, "dropped"), 0, "{stderr}");
-    assert_eq!(summary_value(&stderr, "failed"), 0, "{stderr}");
+    assert_eq!(summary_value(&summary, "dropped"), 0, "{stderr}");
+    assert_eq!(summary_value(&summary, "failed"), 0, "{stderr}");
     assert_eq!(
         server.seen().len(),
         1,
@@ -313,7 +319,7 @@ async fn broker_stopped_mid_stream_loses_nothing() {
         "FIGURES sigstop: {} tweets at ~2000/s, broker stopped {stopped:?}; spilled {spilled}, \
          drained {}; in topic {} distinct, {} records ({} duplicates); lost 0",
         sent.len(),
-        summary_value(&stderr, "drained"),
+        summary_value(&summary, "drained"),
         count.len(),
         records,
         records - count.len()
@@ -349,18 +355,18 @@ async fn brokers_unreachable_at_start_then_appear() {
     let port = port.to_string();
     let broker = OwnBroker::start("late", &["--port", &port]);
     assert_eq!(broker.addr, addr);
-    let (count, stderr) =
+    let (count, stderr, summary) =
         delivered_then_stop(&broker.addr, &topic, &want, spill.path(), producer).await;
     assert!(stderr.contains("Kafka is unavailable"), "{stderr}");
     assert!(stderr.contains("Kafka is back"), "{stderr}");
-    assert_eq!(summary_value(&stderr, "dropped"), 0, "{stderr}");
+    assert_eq!(summary_value(&summary, "dropped"), 0, "{stderr}");
     assert_eq!(server.seen().len(), 1, "one stream connection throughout");
     let records: usize = count.values().sum();
     eprintln!(
         "FIGURES late broker: {} tweets, broker absent the first 3 s; spilled {}; in topic {} \
          distinct, {} duplicates; lost 0",
         sent.len(),
-        summary_value(&stderr, "spilled"),
+        summary_value(&summary, "spilled"),
         count.len(),
         records - count.len()
     );
@@ -422,7 +428,7 @@ async fn sigkill_with_records_in_the_spill_then_restart() {
     let producer = Running::start(&produce_args(&broker.addr, &topic, &url2, &extra));
     let mut want = expected.clone();
     want.extend(more.iter().map(|t| id_of(t)));
-    let (count, stderr) =
+    let (count, stderr, _) =
         delivered_then_stop(&broker.addr, &topic, &want, spill.path(), producer).await;
     assert!(
         stderr.contains("found spilled records from a previous run"),
@@ -487,13 +493,17 @@ async fn sigterm_with_kafka_frozen_spills_everything_for_the_next_run() {
     signal(broker.pid(), libc::SIGSTOP);
     assert!(server.wait_for_connections(1, LIMIT).await);
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let (code, stderr) = producer.stop().await;
+    let Ended {
+        code,
+        stderr,
+        summary,
+    } = producer.stop().await;
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(summary_value(&stderr, "failed"), 0, "{stderr}");
-    assert_eq!(summary_value(&stderr, "dropped"), 0, "{stderr}");
+    assert_eq!(summary_value(&summary, "failed"), 0, "{stderr}");
+    assert_eq!(summary_value(&summary, "dropped"), 0, "{stderr}");
     assert!(stderr.contains("records remain in the spill"), "{stderr}");
-    let accepted = summary_value(&stderr, "accepted");
-    let delivered = summary_value(&stderr, "delivered");
+    let accepted = summary_value(&summary, "accepted");
+    let delivered = summary_value(&summary, "delivered");
     let in_spill: usize = spilled_ids(spill.path()).iter().map(|s| s.1.len()).sum();
     assert!(in_spill > 0, "{stderr}");
     let accepted_ids: BTreeSet<String> =
@@ -508,7 +518,7 @@ async fn sigterm_with_kafka_frozen_spills_everything_for_the_next_run() {
         &url2,
         &["--spill-dir", &spill_dir, "--stats-interval", "0s"],
     ));
-    let (count, _) =
+    let (count, _, _) =
         delivered_then_stop(&broker.addr, &topic, &accepted_ids, spill.path(), producer).await;
     assert!(accepted_ids.is_subset(&want));
     let records: usize = count.values().sum();
@@ -572,9 +582,9 @@ async fn a_spill_that_cannot_be_written_drops_the_newest_and_keeps_going() {
         assert!(std::fs::metadata(&p).unwrap().len() <= LIMIT_BYTES);
     }
     signal(broker.pid(), libc::SIGCONT);
-    let (_, stderr) =
+    let (_, stderr, summary) =
         delivered_then_stop(&broker.addr, &topic, &in_spill, spill.path(), producer).await;
-    let dropped = summary_value(&stderr, "dropped");
+    let dropped = summary_value(&summary, "dropped");
     assert!(dropped > 0, "{stderr}");
     assert!(
         stderr.contains("writing to the spill failed") && stderr.contains("File too large"),
@@ -582,7 +592,7 @@ async fn a_spill_that_cannot_be_written_drops_the_newest_and_keeps_going() {
     );
     assert_eq!(server.seen().len(), 1, "the stream stayed connected");
     // Every served tweet was either delivered or counted as dropped.
-    let delivered = summary_value(&stderr, "delivered");
+    let delivered = summary_value(&summary, "delivered");
     assert_eq!(delivered + dropped, sent.len() as u64, "{stderr}");
     eprintln!(
         "FIGURES spill write errors: {} tweets with the broker frozen and spill files capped at \
@@ -622,7 +632,7 @@ async fn a_10_mb_line_and_invalid_utf8() {
     )
     .await;
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.contains("oversized_skipped=1"), "{}", r.stderr);
+    assert_eq!(r.summary("oversized_skipped"), 1, "{}", r.stderr);
     let reads = read_topic(&topic, 21, Duration::from_secs(30)).await;
     assert_eq!(reads.len(), 21);
     let bad: Vec<_> = reads.iter().filter(|r| r.key.is_none()).collect();
@@ -725,9 +735,9 @@ async fn consumer_killed_repeatedly_while_the_producer_streams() {
         ids_out(out.path(), false).len() >= n
     })
     .await;
-    let (code, stderr) = consumer.stop().await;
+    let Ended { code, stderr, .. } = consumer.stop().await;
     assert_eq!(code, 0, "{stderr}");
-    let (code, stderr) = producer.stop().await;
+    let Ended { code, stderr, .. } = producer.stop().await;
     assert_eq!(code, 0, "{stderr}");
     let count = ids_out(out.path(), true);
     let dups: Vec<_> = count.iter().filter(|(_, c)| **c > 1).take(5).collect();

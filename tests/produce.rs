@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use support::twitter::{Action, Conn, Creds, StandIn};
 use support::*;
-use tweetpipe::kafka::partitioner::partition_for_key;
+use tweetpipe::testing::partition_for_key;
 
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -73,11 +73,7 @@ async fn http_stream_reaches_the_topic_byte_identical_and_librdkafka_reads_it() 
     let server = StandIn::start(vec![Conn::ok(actions)], Creds::test()).await;
     let (topic, run) = produce_stream(&server, "e2e", sent.len(), &[]).await;
     assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
-    assert!(
-        run.stderr.contains("delivered=3000"),
-        "summary: {}",
-        run.stderr
-    );
+    assert_eq!(run.summary("delivered"), 3000, "{}", run.stderr);
 
     let seen = server.seen();
     assert_eq!(seen.len(), 1, "one connection, no reconnects");
@@ -410,12 +406,9 @@ async fn garbage_oversized_and_control_messages() {
     let (topic, run) =
         produce_stream(&server, "mixed", 22, &["--max-record-bytes", "100000"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stderr.contains("oversized_skipped=1"), "{}", run.stderr);
-    assert!(
-        run.stderr.contains("limit_notices=1") && run.stderr.contains("warnings=1"),
-        "{}",
-        run.stderr
-    );
+    assert_eq!(run.summary("oversized_skipped"), 1, "{}", run.stderr);
+    assert_eq!(run.summary("limit_notices"), 1, "{}", run.stderr);
+    assert_eq!(run.summary("warnings"), 1, "{}", run.stderr);
     let reads = read_topic(&topic, 22, LIMIT).await;
     assert_eq!(reads.len(), 22);
     let unkeyed: BTreeSet<Vec<u8>> = reads
@@ -482,7 +475,7 @@ async fn sigterm_stops_reading_and_delivers_everything_accepted() {
     let topic = topic("sigterm");
     let brokers = brokers();
     let url = server.url();
-    let child = tweetpipe(&[
+    let mut cmd = tweetpipe(&[
         "produce",
         "--brokers",
         &brokers,
@@ -494,11 +487,12 @@ async fn sigterm_stops_reading_and_delivers_everything_accepted() {
         "x",
         "--stats-interval",
         "0s",
-    ])
-    .stdout(std::process::Stdio::null())
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .unwrap();
+    ]);
+    let child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     // Wait until all 100 are in the topic, then ask it to stop.
     let reads = read_topic_when_created(&topic, 100).await;
     assert_eq!(reads.len(), 100);
@@ -510,12 +504,9 @@ async fn sigterm_stops_reading_and_delivers_everything_accepted() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(
-        stderr.contains("summary")
-            && stderr.contains("delivered=100")
-            && stderr.contains("failed=0"),
-        "{stderr}"
-    );
+    let summary = summary_of(&cmd).expect("a clean stop writes the summary");
+    assert_eq!(summary.get("delivered"), 100, "{stderr}");
+    assert_eq!(summary.get("failed"), 0, "{stderr}");
 }
 
 async fn read_topic_when_created(topic: &str, n: usize) -> Vec<Read> {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use support::twitter::{self, Action, Conn, Creds, StandIn, StoredRule, TEST_BEARER};
 use support::*;
-use tweetpipe::kafka::partitioner::partition_for_key;
+use tweetpipe::testing::partition_for_key;
 
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -131,9 +131,9 @@ async fn v2_stream_reaches_the_topic_keyed_by_data_id() {
     assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
     assert!(run.stderr.contains("TRACE"), "trace logging is on");
     no_bearer_in(&run.stderr);
-    assert!(run.stderr.contains("stream_errors=1"), "{}", run.stderr);
+    assert_eq!(run.summary("stream_errors"), 1, "{}", run.stderr);
     assert!(run.stderr.contains("rule could not be applied"));
-    assert!(run.stderr.contains("reconnects=0"));
+    assert_eq!(run.summary("reconnects"), 0);
     assert!(
         run.stderr.contains("stall_timeout=30s"),
         "v2's default stall timeout: {}",
@@ -612,7 +612,10 @@ async fn v2_end_to_end_from_rules_to_enriched_output() {
 }
 
 /// `produce --api v2` into `topic`, running until signalled.
-fn spawn_v2(server: &StandIn, topic: &str, extra: &[&str]) -> tokio::process::Child {
+/// A running v2 producer, and the command it was started with (which names its summary file).
+type Spawned = (tokio::process::Child, tokio::process::Command);
+
+fn spawn_v2(server: &StandIn, topic: &str, extra: &[&str]) -> Spawned {
     let (brokers, url) = (brokers(), server.v2_url());
     let mut args = vec![
         "produce",
@@ -628,14 +631,16 @@ fn spawn_v2(server: &StandIn, topic: &str, extra: &[&str]) -> tokio::process::Ch
         "0s",
     ];
     args.extend_from_slice(extra);
-    tweetpipe(&args)
+    let mut cmd = tweetpipe(&args);
+    let child = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn tweetpipe")
+        .expect("spawn tweetpipe");
+    (child, cmd)
 }
 
-async fn stop(child: tokio::process::Child) -> (Option<i32>, String) {
+async fn stop((child, cmd): Spawned) -> (Option<i32>, String, Option<Summary>) {
     // SAFETY: sending a signal to our own child process.
     unsafe { libc::kill(child.id().unwrap() as i32, libc::SIGTERM) };
     let out = tokio::time::timeout(LIMIT, child.wait_with_output())
@@ -645,6 +650,7 @@ async fn stop(child: tokio::process::Child) -> (Option<i32>, String) {
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
+        summary_of(&cmd),
     )
 }
 
@@ -673,7 +679,7 @@ async fn v2_a_second_instance_waits_and_never_knocks_the_first_off() {
         server.wait_for_connections(4, LIMIT).await,
         "three attempts"
     );
-    let (code, second_err) = stop(second).await;
+    let (code, second_err, _) = stop(second).await;
     assert_eq!(code, Some(0), "{second_err}");
     // The third answer may still be on its way when the signal lands.
     assert!(
@@ -695,9 +701,10 @@ async fn v2_a_second_instance_waits_and_never_knocks_the_first_off() {
     assert!(seen[2].at - seen[1].at >= Duration::from_millis(200));
     assert!(seen[3].at - seen[2].at >= Duration::from_millis(400));
 
-    let (code, first_err) = stop(first).await;
+    let (code, first_err, summary) = stop(first).await;
     assert_eq!(code, Some(0), "{first_err}");
-    assert!(first_err.contains("reconnects=0"), "{first_err}");
-    assert!(first_err.contains("delivered=20"), "{first_err}");
+    let summary = summary.expect("the first instance wrote its summary");
+    assert_eq!(summary.get("reconnects"), 0, "{first_err}");
+    assert_eq!(summary.get("delivered"), 20, "{first_err}");
     assert_each_once(&read_topic(&topic, sent.len(), LIMIT).await, &sent, 2);
 }

@@ -1,4 +1,4 @@
-//! `memcpy` and `memmove` for the static musl build (x86_64), exported by `main.rs` there.
+//! `memcpy` and `memmove` for the static musl build (x86_64), exported by [`super`] there.
 //!
 //! Why: musl's x86_64 `memcpy` is one `rep movsq` whatever the size, and every small copy (a
 //! string, a struct, a short slice: most copies a program makes) pays that instruction's
@@ -13,8 +13,6 @@
 //! `tests` compare both with a byte-by-byte reference at every size up to 300 bytes, every
 //! alignment and every overlap; the glibc builds and the test suite do not export them.
 
-#![cfg(target_arch = "x86_64")]
-
 use core::arch::asm;
 use core::ptr::{read_unaligned as load, write_unaligned as store};
 
@@ -24,7 +22,7 @@ use core::ptr::{read_unaligned as load, write_unaligned as store};
 /// # Safety
 /// `src` must be valid for reads and `dst` for writes of `n` bytes.
 #[inline(always)]
-pub unsafe fn copy(dst: *mut u8, src: *const u8, n: usize) {
+pub(super) unsafe fn copy(dst: *mut u8, src: *const u8, n: usize) {
     if n <= 64 {
         return copy_small(dst, src, n);
     }

@@ -1,6 +1,6 @@
 //! A per-thread cache of small freed blocks, in front of the static build's allocator.
 //!
-//! Why: the static musl build allocates with dlmalloc (see `main.rs`), which has one lock for
+//! Why: the static musl build allocates with dlmalloc (see [`super`]), which has one lock for
 //! every thread. Enriching a tweet makes ~20 small allocations (strings of the output record,
 //! VADER's tokens), so `consume` on two cores spent about a quarter of its CPU waiting on that
 //! lock and ran at ~0.6x the glibc build. Most of those blocks are freed by the thread that
@@ -15,11 +15,16 @@
 //! - A free block holds the list's next pointer in its first 8 bytes; nothing else is stored.
 //! - Each list is capped ([`CACHE_BYTES`] per class), beyond which frees go to the inner
 //!   allocator, so a thread holds at most ~512 KiB of cached blocks.
-//! - [`release_thread_cache`] hands a thread's blocks back and turns its cache off; the tokio
-//!   runtime calls it on every thread it stops (`lib.rs`), so threads that come and go (tokio's
-//!   blocking pool) do not leak. A thread that exits without it leaks at most its capped lists.
-//! - The lists are a `const`-initialised thread local without a destructor: reading it never
-//!   allocates, so the allocator cannot recurse into itself.
+//! - A thread's blocks go back to the inner allocator when the thread exits, so threads that
+//!   come and go (tokio's blocking pool) do not leak: the first block a thread caches sets a
+//!   pthread key whose destructor releases the cache. Neither creating the key nor setting it
+//!   allocates, so the allocator never recurses into itself.
+//! - The lists are a `const`-initialised thread local without a destructor of its own:
+//!   reading it never allocates either.
+//! - The lists belong to the thread, not to an allocator value, so there must be one
+//!   allocator using them: [`ThreadCache`] cannot be built outside this module, and the one
+//!   instance is the program's global allocator ([`super`]). Tests build their own, one per
+//!   test thread.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::UnsafeCell;
@@ -30,22 +35,53 @@ const STEP: usize = 16;
 /// Number of classes: 16, 32, …, 512 bytes.
 const CLASSES: usize = 32;
 /// Largest size served from the cache.
-pub const MAX_SIZE: usize = STEP * CLASSES;
+const MAX_SIZE: usize = STEP * CLASSES;
 /// Alignment of every class block (dlmalloc's own, on 64-bit targets).
 const ALIGN: usize = 16;
 /// Cap of one class's list, in bytes.
-pub const CACHE_BYTES: usize = 16 * 1024;
+const CACHE_BYTES: usize = 16 * 1024;
 
 struct Lists {
     head: [*mut u8; CLASSES],
     len: [u32; CLASSES],
     closed: bool,
+    /// The thread-exit release is armed for this thread.
+    registered: bool,
 }
 
 thread_local! {
     static LISTS: UnsafeCell<Lists> = const {
-        UnsafeCell::new(Lists { head: [ptr::null_mut(); CLASSES], len: [0; CLASSES], closed: false })
+        UnsafeCell::new(Lists {
+            head: [ptr::null_mut(); CLASSES],
+            len: [0; CLASSES],
+            closed: false,
+            registered: false,
+        })
     };
+}
+
+/// Arms [`release_thread_cache`] for when this thread exits: a pthread key (created once per
+/// process) with a destructor, set to a non-null value on this thread. musl and glibc keep
+/// thread-specific values in the thread itself: neither call allocates.
+fn release_at_exit() {
+    static KEY: std::sync::OnceLock<libc::pthread_key_t> = std::sync::OnceLock::new();
+    unsafe extern "C" fn on_exit(_: *mut libc::c_void) {
+        release_thread_cache();
+    }
+    let key = KEY.get_or_init(|| {
+        let mut key: libc::pthread_key_t = 0;
+        // SAFETY: `key` is ours to write; the destructor is an `extern "C"` function.
+        let rc = unsafe { libc::pthread_key_create(&mut key, Some(on_exit)) };
+        // Without a key the cache still works; a thread's blocks then stay with it.
+        if rc != 0 {
+            return libc::pthread_key_t::MAX;
+        }
+        key
+    });
+    if *key != libc::pthread_key_t::MAX {
+        // SAFETY: a valid key; the value only has to be non-null for the destructor to run.
+        unsafe { libc::pthread_setspecific(*key, ptr::NonNull::<u8>::dangling().as_ptr().cast()) };
+    }
 }
 
 fn class_of(layout: Layout) -> Option<usize> {
@@ -100,6 +136,10 @@ fn push(class: usize, p: *mut u8) -> bool {
             if l.closed || l.len[class] >= CAPACITY[class] {
                 return false;
             }
+            if !l.registered {
+                l.registered = true;
+                release_at_exit();
+            }
             // SAFETY: `p` is a block of at least 16 bytes, aligned to 16, no longer in use.
             unsafe { (p as *mut *mut u8).write(l.head[class]) };
             l.head[class] = p;
@@ -109,10 +149,9 @@ fn push(class: usize, p: *mut u8) -> bool {
         .unwrap_or(false)
 }
 
-/// Gives this thread's cached blocks back to the global allocator and stops caching on it.
-/// Call it when a thread is about to end. Without [`ThreadCache`] as the global allocator it
-/// finds nothing to give back.
-pub fn release_thread_cache() {
+/// Gives this thread's cached blocks back to the global allocator and stops caching on it;
+/// runs when the thread exits.
+fn release_thread_cache() {
     let _ = LISTS.try_with(|l| {
         // SAFETY: as in `pop`; `closed` is set first, so the frees below go past the cache.
         unsafe { (*l.get()).closed = true };
@@ -125,8 +164,9 @@ pub fn release_thread_cache() {
     }
 }
 
-/// How many blocks this thread holds in its cache (for tests).
-pub fn cached_blocks() -> usize {
+/// How many blocks this thread holds in its cache.
+#[cfg(test)]
+fn cached_blocks() -> usize {
     LISTS
         .try_with(|l| {
             // SAFETY: as in `pop`.
@@ -135,8 +175,15 @@ pub fn cached_blocks() -> usize {
         .unwrap_or(0)
 }
 
-/// The allocator `A` with a per-thread cache of small blocks in front of it.
-pub struct ThreadCache<A>(pub A);
+/// The allocator `A` with a per-thread cache of small blocks in front of it. Built only here
+/// (see the module documentation).
+pub(super) struct ThreadCache<A>(A);
+
+impl<A: GlobalAlloc> ThreadCache<A> {
+    pub(super) const fn new(inner: A) -> Self {
+        ThreadCache(inner)
+    }
+}
 
 // SAFETY: every block handed out is either one the inner allocator made for a layout of the
 // same class (at least as large, as aligned) or one it made for this exact layout; frees go
@@ -237,7 +284,7 @@ mod tests {
     }
 
     fn cache() -> &'static ThreadCache<Checked> {
-        Box::leak(Box::new(ThreadCache(Checked {
+        Box::leak(Box::new(ThreadCache::new(Checked {
             live: AtomicIsize::new(0),
             blocks: Mutex::new(None),
         })))

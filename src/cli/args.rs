@@ -1,13 +1,16 @@
-//! The command line: every flag, its environment variable and its default, in one place.
+//! Every flag, its environment variable and its default, in one place (clap's derive).
 //!
 //! The names here are a contract (scripts, systemd units and tests depend on them), and the
 //! help text is the first manual a user reads, so each flag says what it does and when to
-//! change it.
+//! change it. What the flags mean together is checked in the per-command modules, which turn
+//! them into the configuration the library takes.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use super::units::{parse_duration, parse_size};
 
 /// Collect a live tweet stream into Apache Kafka without ever falling behind it.
 ///
@@ -45,13 +48,13 @@ pub enum Command {
     /// channel to a batching producer, and a record counts as delivered only once every
     /// in-sync replica has acknowledged it.
     ///
-    /// Credentials come from the environment (TWITTER_CONSUMER_KEY, TWITTER_CONSUMER_SECRET,
-    /// TWITTER_ACCESS_TOKEN, TWITTER_ACCESS_TOKEN_SECRET; with --api v2, TWITTER_BEARER_TOKEN)
-    /// or from --env-file.
+    /// Credentials come from the environment (TWITTER_BEARER_TOKEN; with --api 1.1,
+    /// TWITTER_CONSUMER_KEY, TWITTER_CONSUMER_SECRET, TWITTER_ACCESS_TOKEN,
+    /// TWITTER_ACCESS_TOKEN_SECRET) or from --env-file.
     ///
-    /// With --api v2 the stream is `GET /2/tweets/search/stream`, filtered by the rules stored
-    /// on Twitter (manage them with `tweetpipe rules`, or let --track set one rule per term).
-    /// A reconnect asks for backfill of the gap and drops the tweets it repeats.
+    /// The stream (--api v2, the default) is `GET /2/tweets/search/stream`, filtered by the
+    /// rules stored on Twitter (manage them with `tweetpipe rules`, or let --track set one rule
+    /// per term). A reconnect asks for backfill of the gap and drops the tweets it repeats.
     ///
     /// Exit codes: 0 clean stop; 2 usage or configuration error; 1 runtime failure or any
     /// accepted record not delivered.
@@ -124,6 +127,11 @@ pub struct ConsumeArgs {
     /// Stop cleanly after this many records are durably written.
     #[arg(long, value_name = "N")]
     pub max_records: Option<u64>,
+
+    /// At the end, write what the run did (records written by kind, the committed offsets) to
+    /// this file as one JSON object, for scripts and monitoring.
+    #[arg(long, value_name = "PATH", env = "TWEETPIPE_SUMMARY_FILE")]
+    pub summary_file: Option<PathBuf>,
 
     /// Stop cleanly when no new record arrived for this long.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
@@ -367,36 +375,37 @@ pub struct ProduceArgs {
     #[command(flatten)]
     pub kafka: KafkaArgs,
 
-    /// Streaming API: `1.1` (statuses/filter) or `v2` (the filtered stream).
-    #[arg(long, value_enum, default_value_t = Api::V1_1, env = "TWEETPIPE_API", help_heading = "Source")]
+    /// Streaming API: `v2` (the filtered stream, X's current API) or `1.1` (statuses/filter,
+    /// retired by X in 2023; for compatible endpoints and archives that still speak it).
+    #[arg(long, value_enum, default_value_t = Api::V2, env = "TWEETPIPE_API", help_heading = "Source")]
     pub api: Api,
 
-    /// Keywords to track, comma separated (statuses/filter `track`, up to 400). With --api v2:
-    /// shorthand that, before connecting, makes the stream's rules one rule per term (value and
-    /// tag = the term), deleting any other rule.
+    /// Keywords to track, comma separated. With --api v2 (the default): shorthand that, before
+    /// connecting, makes the stream's rules one rule per term (value and tag = the term),
+    /// deleting any other rule. With --api 1.1: statuses/filter `track`, up to 400.
     #[arg(long, help_heading = "Filter")]
     pub track: Option<String>,
 
-    /// User ids to follow, comma separated (statuses/filter `follow`, up to 5,000).
+    /// --api 1.1: user ids to follow, comma separated (statuses/filter `follow`, up to 5,000).
     #[arg(long, help_heading = "Filter")]
     pub follow: Option<String>,
 
-    /// Bounding boxes, comma separated longitude,latitude pairs, south-west corner first
-    /// (statuses/filter `locations`, up to 25 boxes).
+    /// --api 1.1: bounding boxes, comma separated longitude,latitude pairs, south-west corner
+    /// first (statuses/filter `locations`, up to 25 boxes).
     #[arg(long, help_heading = "Filter")]
     pub locations: Option<String>,
 
-    /// BCP 47 language codes, comma separated (statuses/filter `language`).
+    /// --api 1.1: BCP 47 language codes, comma separated (statuses/filter `language`).
     #[arg(long, help_heading = "Filter")]
     pub language: Option<String>,
 
-    /// Ask for `delimited=length` framing (each message preceded by its byte length).
+    /// --api 1.1: ask for `delimited=length` framing (each message preceded by its length).
     #[arg(long, help_heading = "Filter")]
     pub delimited_length: bool,
 
     /// Streaming endpoint. `http://` works too (local test servers, proxies). Default:
-    /// https://stream.twitter.com/1.1/statuses/filter.json, or with --api v2
-    /// https://api.twitter.com/2/tweets/search/stream (whose rules are at this URL + `/rules`).
+    /// https://api.twitter.com/2/tweets/search/stream (whose rules are at this URL + `/rules`),
+    /// or with --api 1.1 https://stream.twitter.com/1.1/statuses/filter.json.
     #[arg(long, value_name = "URL", help_heading = "Source")]
     pub stream_url: Option<String>,
 
@@ -455,6 +464,11 @@ pub struct ProduceArgs {
     /// Stop cleanly once this many records have been acknowledged by the broker.
     #[arg(long, value_name = "N")]
     pub max_records: Option<u64>,
+
+    /// At the end, write what the run did (records accepted, delivered, spilled, …) to this
+    /// file as one JSON object, for scripts and monitoring.
+    #[arg(long, value_name = "PATH", env = "TWEETPIPE_SUMMARY_FILE")]
+    pub summary_file: Option<PathBuf>,
 
     /// Partitions of the topic when produce has to create it.
     #[arg(long, default_value_t = 2, help_heading = "Kafka")]
@@ -529,13 +543,14 @@ pub struct ProduceArgs {
     #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION", help_heading = "Spill")]
     pub spill_fsync_interval: Duration,
 
-    /// Longest record accepted; longer lines are reported and skipped, never buffered.
+    /// Longest record accepted; longer lines are reported and skipped, never buffered (the
+    /// broker's message.max.bytes must allow it too).
     #[arg(long, default_value_t = 1024 * 1024, value_name = "BYTES", help_heading = "Pipeline")]
     pub max_record_bytes: usize,
 
-    /// Reconnect when no byte (not even a keep-alive) arrived for this long. Default: 90s on
-    /// v1.1 (keep-alives every 30 s), 30s on v2 (keep-alives every 20 s: one late one is
-    /// tolerated, a missing one is not).
+    /// Reconnect when no byte (not even a keep-alive) arrived for this long. Default: 30s on
+    /// v2 (keep-alives every 20 s: one late one is tolerated, a missing one is not), 90s on
+    /// v1.1 (keep-alives every 30 s).
     #[arg(long, value_parser = parse_duration, value_name = "DURATION", help_heading = "Reconnect")]
     pub stall_timeout: Option<Duration>,
 
@@ -570,114 +585,4 @@ pub struct ProduceArgs {
     /// On SIGINT/SIGTERM, wait this long for outstanding acknowledgements before giving up.
     #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub shutdown_timeout: Duration,
-}
-
-/// Sizes as people write them: `4GiB`, `500MB`, `16MiB`, `1048576`.
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
-    let (number, unit) = s.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size; write e.g. 4GiB, 500MB or 1048576"))?;
-    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "kb" | "k" => 1e3,
-        "mb" | "m" => 1e6,
-        "gb" | "g" => 1e9,
-        "tb" | "t" => 1e12,
-        "kib" => 1024.0,
-        "mib" => 1024.0 * 1024.0,
-        "gib" => 1024.0 * 1024.0 * 1024.0,
-        "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
-        other => {
-            return Err(format!(
-                "unknown size unit {other:?} in {s:?}; use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB"
-            ))
-        }
-    };
-    Ok((number * scale).round() as u64)
-}
-
-/// Durations as people write them: `90s`, `250ms`, `5m`, `1h 30m`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim())
-        .map_err(|e| format!("{e}; write a duration with a unit, like 250ms, 90s or 5m"))
-}
-
-/// `tweetpipe completions SHELL`: the completion script, generated from the definitions above.
-pub fn print_completions(shell: clap_complete::Shell) -> crate::Result<()> {
-    let mut cmd = <Cli as clap::CommandFactory>::command();
-    let mut out = Vec::new();
-    clap_complete::generate(shell, &mut cmd, "tweetpipe", &mut out);
-    write_stdout(&out)
-}
-
-/// `tweetpipe man [COMMAND…]`: the man page of the program or of one of its commands.
-pub fn print_man(path: &[String]) -> crate::Result<()> {
-    let mut cmd = <Cli as clap::CommandFactory>::command().disable_help_subcommand(true);
-    // Building fills in the names the pages use (`tweetpipe-produce`, `tweetpipe produce`).
-    cmd.build();
-    for name in path {
-        let known: Vec<String> = cmd
-            .get_subcommands()
-            .filter(|c| !c.is_hide_set())
-            .map(|c| c.get_name().to_string())
-            .collect();
-        cmd = cmd
-            .find_subcommand(name)
-            .filter(|c| !c.is_hide_set())
-            .cloned()
-            .ok_or_else(|| {
-                crate::Error::usage(format!(
-                    "no man page for `{}`; pages: {}",
-                    path.join(" "),
-                    if known.is_empty() {
-                        "none below this command".to_string()
-                    } else {
-                        known.join(", ")
-                    }
-                ))
-            })?;
-    }
-    let mut out = Vec::new();
-    let source = format!("tweetpipe {}", cmd.get_version().unwrap_or_default());
-    clap_mangen::Man::new(cmd)
-        .source(source)
-        .render(&mut out)
-        .map_err(|e| crate::Error::runtime(format!("cannot render the man page: {e}")))?;
-    write_stdout(&out)
-}
-
-fn write_stdout(bytes: &[u8]) -> crate::Result<()> {
-    use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
-        // `tweetpipe man | head` closing the pipe early is not an error.
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(crate::Error::runtime(
-            format!("cannot write to stdout: {e}"),
-        )),
-        _ => Ok(()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_as_people_write_them() {
-        assert_eq!(parse_size("4GiB"), Ok(4 << 30));
-        assert_eq!(parse_size("16MiB"), Ok(16 << 20));
-        assert_eq!(parse_size("500MB"), Ok(500_000_000));
-        assert_eq!(parse_size("1.5 KiB"), Ok(1536));
-        assert_eq!(parse_size("1048576"), Ok(1_048_576));
-        assert_eq!(parse_size("0"), Ok(0));
-        let e = parse_size("4 parsecs").unwrap_err();
-        assert!(e.contains("unknown size unit"), "{e}");
-        let e = parse_size("lots").unwrap_err();
-        assert!(e.contains("4GiB"), "{e}");
-    }
 }

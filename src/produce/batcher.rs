@@ -1,17 +1,17 @@
 //! The batching producer: drains the channel into one batch per partition, sends a batch
-//! when it reaches `--batch-bytes` or has waited `--linger`, and counts records as delivered
+//! when it reaches its byte size or has lingered long enough, and counts records as delivered
 //! only when the broker acknowledged them (acks from all in-sync replicas).
 //!
-//! Up to `--max-in-flight` requests per partition overlap with the broker's work; they are
+//! Several requests per partition (`max_in_flight`) overlap with the broker's work; they are
 //! written in the order their records were read, so a partition keeps that order unless a
 //! request fails and is retried after a later one succeeded (as with any non-idempotent Kafka
-//! producer; `--max-in-flight 1` rules that out). A failed request is retried with back-off
-//! until `--delivery-timeout`; after that its records count as failed. While a partition's
+//! producer; one in flight rules that out). A failed request is retried with back-off until
+//! the delivery timeout; after that its records count as failed. While a partition's
 //! requests are in flight its next batch fills up; once that batch is full too, the producer
 //! stops taking from the channel and the channel absorbs the difference.
 //!
 //! With the disk spill on, nothing taken from the channel is given up: a batch not
-//! acknowledged within `--delivery-timeout` is spilled again (and sent later by the drain),
+//! acknowledged within the delivery timeout is spilled again (and sent later by the drain),
 //! and when the caller cancels (shutdown with Kafka away), everything queued, batched or in
 //! flight is spilled before `run` returns. A record read back from the spill acknowledges its
 //! segment's ticket once it is safe again, so the segment can be deleted.
@@ -25,24 +25,27 @@ use rskafka::record::Record;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use super::channel::Receiver;
+use super::record::RawRecord;
+use super::spill::{Offered, Spill};
+use super::stats::Stats;
+use crate::backoff::Retry;
 use crate::kafka::partitioner::Partitioner;
-use crate::produce::channel::Receiver;
-use crate::produce::record::RawRecord;
-use crate::produce::stats::Stats;
-use crate::produce::spill::store::Offered;
-use crate::produce::spill::Spill;
 
 #[derive(Debug, Clone)]
-pub struct ProducerConfig {
-    pub linger: Duration,
-    pub batch_bytes: usize,
-    pub compression: Compression,
-    pub delivery_timeout: Duration,
-    pub request_timeout: Duration,
+pub(crate) struct BatcherConfig {
+    /// How long a partition's batch may wait for more records.
+    pub(crate) linger: Duration,
+    /// A batch is sent once it holds this many bytes; no request carries more unless one
+    /// record alone is larger.
+    pub(crate) batch_bytes: usize,
+    pub(crate) compression: Compression,
+    /// A batch not acknowledged by then counts as failed (or is spilled again).
+    pub(crate) delivery_timeout: Duration,
+    /// Time limit of one produce request.
+    pub(crate) request_timeout: Duration,
     /// Requests in flight per partition; above 1, a retried request can land after a later one.
-    pub max_in_flight: usize,
-    /// Turns true when the caller gives up waiting: stop retrying, spill what is left.
-    pub cancel: watch::Receiver<bool>,
+    pub(crate) max_in_flight: usize,
 }
 
 #[derive(Default)]
@@ -80,23 +83,27 @@ struct Sent {
     result: Result<(), String>,
 }
 
-pub struct Producer {
+pub(crate) struct Batcher {
     partitions: Vec<Arc<PartitionClient>>,
-    cfg: ProducerConfig,
+    cfg: BatcherConfig,
+    /// Turns true when the caller gives up waiting: stop retrying, spill what is left.
+    cancel: watch::Receiver<bool>,
     stats: Arc<Stats>,
     spill: Option<Arc<Spill>>,
 }
 
-impl Producer {
-    pub fn new(
+impl Batcher {
+    pub(crate) fn new(
         partitions: Vec<Arc<PartitionClient>>,
-        cfg: ProducerConfig,
+        cfg: BatcherConfig,
+        cancel: watch::Receiver<bool>,
         stats: Arc<Stats>,
         spill: Option<Arc<Spill>>,
     ) -> Self {
-        Producer {
+        Batcher {
             partitions,
             cfg,
+            cancel,
             stats,
             spill,
         }
@@ -104,7 +111,7 @@ impl Producer {
 
     /// Runs until the channel is closed and everything taken from it has been delivered or
     /// has failed.
-    pub async fn run(self, mut rx: Receiver) {
+    pub(crate) async fn run(self, mut rx: Receiver) {
         let n = self.partitions.len();
         let mut batches: Vec<Batch> = (0..n).map(|_| Batch::default()).collect();
         let mut partitioner = Partitioner::default();
@@ -116,7 +123,7 @@ impl Producer {
                 spawn_sender(
                     p,
                     self.partitions[p].clone(),
-                    self.cfg.clone(),
+                    (self.cfg.clone(), self.cancel.clone()),
                     self.stats.clone(),
                     done_tx.clone(),
                 )
@@ -124,7 +131,7 @@ impl Producer {
             .collect();
         let mut outstanding = 0usize;
         let mut closed = false;
-        let mut cancel = self.cfg.cancel.clone();
+        let mut cancel = self.cancel.clone();
         let mut cancelled = *cancel.borrow();
         let max_in_flight = self.cfg.max_in_flight.max(1);
         loop {
@@ -273,7 +280,7 @@ fn fill(
 fn spawn_sender(
     partition: usize,
     client: Arc<PartitionClient>,
-    cfg: ProducerConfig,
+    cfg: (BatcherConfig, watch::Receiver<bool>),
     stats: Arc<Stats>,
     done: mpsc::UnboundedSender<Sent>,
 ) -> mpsc::UnboundedSender<(Vec<RawRecord>, u64)> {
@@ -310,13 +317,13 @@ async fn deliver(
     partition: usize,
     records: Vec<RawRecord>,
     bytes: u64,
-    cfg: ProducerConfig,
+    (cfg, mut cancel): (BatcherConfig, watch::Receiver<bool>),
     stats: Arc<Stats>,
 ) -> Sent {
     let deadline = Instant::now() + cfg.delivery_timeout;
-    let mut wait = Duration::from_millis(100);
+    let mut retry =
+        Retry::new(Duration::from_millis(100), Duration::from_secs(5)).until(deadline.into_std());
     let count = records.len() as u64;
-    let mut cancel = cfg.cancel.clone();
     let stopping = || Err("tweetpipe is stopping; not acknowledged yet".to_string());
     let result = loop {
         if *cancel.borrow() {
@@ -330,7 +337,7 @@ async fn deliver(
                 key: r.key.as_ref().map(|k| k.to_vec()),
                 value: Some(r.value.to_vec()),
                 headers: Default::default(),
-                timestamp: r.received,
+                timestamp: r.timestamp,
             })
             .collect();
         Stats::add(&stats.produce_requests, 1);
@@ -350,9 +357,9 @@ async fn deliver(
             // (at least once, never lost).
             _ = cancel.changed() => break stopping(),
         };
-        if Instant::now() + wait >= deadline {
+        let Some(wait) = retry.next_wait() else {
             break Err(err);
-        }
+        };
         Stats::add(&stats.produce_retries, 1);
         tracing::warn!(
             partition,
@@ -368,7 +375,6 @@ async fn deliver(
             _ = tokio::time::sleep(wait) => {}
             _ = cancel.changed() => break stopping(),
         }
-        wait = (wait * 2).min(Duration::from_secs(5));
     };
     Sent {
         partition,

@@ -21,25 +21,25 @@ struct Shared {
 }
 
 #[derive(Clone)]
-pub struct Sender {
+pub(crate) struct Sender {
     tx: mpsc::Sender<RawRecord>,
     shared: Arc<Shared>,
 }
 
-pub struct Receiver {
+pub(crate) struct Receiver {
     rx: mpsc::Receiver<RawRecord>,
     shared: Arc<Shared>,
 }
 
 /// How much is queued: for the stats line.
 #[derive(Clone)]
-pub struct Depth {
+pub(crate) struct Depth {
     tx: mpsc::WeakSender<RawRecord>,
     shared: Arc<Shared>,
     capacity: usize,
 }
 
-pub fn channel(capacity: usize, max_bytes: usize) -> (Sender, Receiver) {
+pub(crate) fn channel(capacity: usize, max_bytes: usize) -> (Sender, Receiver) {
     let capacity = capacity.max(1);
     let max_bytes = max_bytes.clamp(1, u32::MAX as usize);
     let (tx, rx) = mpsc::channel(capacity);
@@ -66,7 +66,7 @@ impl Shared {
 
 impl Sender {
     /// Never waits. `Err` gives the record back when the channel is full (or closed).
-    pub fn try_send(&self, record: RawRecord) -> Result<(), RawRecord> {
+    pub(crate) fn try_send(&self, record: RawRecord) -> Result<(), RawRecord> {
         let cost = self.shared.cost(&record);
         let Ok(permit) = self.shared.bytes.try_acquire_many(cost) else {
             return Err(record);
@@ -85,7 +85,7 @@ impl Sender {
     }
 
     /// Waits for room. `Err` only when the receiver is gone.
-    pub async fn send(&self, record: RawRecord) -> Result<(), RawRecord> {
+    pub(crate) async fn send(&self, record: RawRecord) -> Result<(), RawRecord> {
         let cost = self.shared.cost(&record);
         let Ok(permit) = self.shared.bytes.acquire_many(cost).await else {
             return Err(record);
@@ -101,7 +101,7 @@ impl Sender {
         }
     }
 
-    pub fn depth(&self) -> Depth {
+    pub(crate) fn depth(&self) -> Depth {
         Depth {
             tx: self.tx.downgrade(),
             shared: self.shared.clone(),
@@ -111,25 +111,21 @@ impl Sender {
 }
 
 impl Receiver {
-    pub async fn recv(&mut self) -> Option<RawRecord> {
+    pub(crate) async fn recv(&mut self) -> Option<RawRecord> {
         let record = self.rx.recv().await?;
         self.release(&record);
         Some(record)
     }
 
-    pub fn try_recv(&mut self) -> Option<RawRecord> {
+    pub(crate) fn try_recv(&mut self) -> Option<RawRecord> {
         let record = self.rx.try_recv().ok()?;
         self.release(&record);
         Some(record)
     }
 
-    /// Takes no more records and writes what is queued to the spill: the Kafka side is
-    /// giving up, and nothing accepted may be lost with it.
-    pub fn close_and_spill(&mut self, spill: &crate::produce::spill::Spill) {
+    /// Takes no more records; what is queued can still be taken with [`Receiver::try_recv`].
+    pub(crate) fn close(&mut self) {
         self.rx.close();
-        while let Some(r) = self.try_recv() {
-            spill.keep(&r);
-        }
     }
 
     fn release(&self, record: &RawRecord) {
@@ -144,7 +140,7 @@ impl Receiver {
 
 impl Depth {
     /// (records queued, bytes queued)
-    pub fn get(&self) -> (usize, usize) {
+    pub(crate) fn get(&self) -> (usize, usize) {
         let records = self
             .tx
             .upgrade()

@@ -1,20 +1,22 @@
-//! Dropping tweets we already produced, by tweet id, over a bounded window of recent ids.
+//! Dropping records we already produced, by the identity their source gives them, over a
+//! bounded window of recent identities.
 //!
-//! Why: the v2 stream's backfill (`backfill_minutes` on reconnect) sends again every tweet of
-//! the minutes it covers, and those minutes overlap what we read before the connection
-//! dropped; Twitter does not deduplicate. Without this, each reconnect would put a few
-//! minutes of tweets into the topic twice.
+//! Why: a live source that replays on reconnect repeats what we read before the connection
+//! dropped. The v2 stream's backfill (`backfill_minutes`) sends again every tweet of the
+//! minutes it covers, and Twitter does not deduplicate; without this, each reconnect would put
+//! a few minutes of tweets into the topic twice.
 //!
-//! Bounded twice, so memory never grows with the stream: ids older than the window are
+//! Bounded twice, so memory never grows with the stream: identities older than the window are
 //! forgotten (a backfill reaches back at most 5 minutes, so the window only has to be longer
-//! than that), and past `capacity` ids the oldest go first whatever their age. Ids are the
-//! numeric tweet ids (they fit in a `u64`); anything else is never treated as a duplicate.
+//! than that), and past `capacity` the oldest go first whatever their age. A numeric id (a
+//! tweet id fits in a `u64`) is kept as itself; any other identity as a 64-bit hash, where a
+//! collision among the few hundred thousand identities of a window is vanishingly unlikely.
 
 use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 #[derive(Debug)]
-pub struct Dedup {
+pub(crate) struct Dedup {
     window: Duration,
     capacity: usize,
     ids: HashSet<u64>,
@@ -23,7 +25,7 @@ pub struct Dedup {
 }
 
 impl Dedup {
-    pub fn new(window: Duration, capacity: usize) -> Self {
+    pub(crate) fn new(window: Duration, capacity: usize) -> Self {
         Dedup {
             window,
             capacity: capacity.max(1),
@@ -33,13 +35,13 @@ impl Dedup {
     }
 
     /// Whether this id was produced within the window.
-    pub fn seen(&mut self, id: &[u8], now: Instant) -> bool {
+    pub(crate) fn seen(&mut self, id: &[u8], now: Instant) -> bool {
         self.expire(now);
         parse_id(id).is_some_and(|id| self.ids.contains(&id))
     }
 
     /// Remembers an id that went into the channel.
-    pub fn insert(&mut self, id: &[u8], now: Instant) {
+    pub(crate) fn insert(&mut self, id: &[u8], now: Instant) {
         let Some(id) = parse_id(id) else { return };
         if self.ids.insert(id) {
             self.order.push_back((now, id));
@@ -49,11 +51,13 @@ impl Dedup {
         }
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.ids.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }
 
@@ -75,10 +79,22 @@ impl Dedup {
 }
 
 fn parse_id(id: &[u8]) -> Option<u64> {
-    if id.is_empty() || id.len() > 20 || !id.iter().all(u8::is_ascii_digit) {
+    if id.is_empty() {
         return None;
     }
-    std::str::from_utf8(id).ok()?.parse().ok()
+    let numeric = id.len() <= 20 && id.iter().all(u8::is_ascii_digit);
+    if let Some(n) = numeric
+        .then(|| std::str::from_utf8(id).ok()?.parse().ok())
+        .flatten()
+    {
+        return Some(n);
+    }
+    use std::hash::{Hash, Hasher};
+    // SipHash with fixed keys: the same identity hashes alike in every run.
+    let mut h = std::hash::DefaultHasher::new();
+    id.hash(&mut h);
+    // The top bit set keeps hashes apart from numeric ids, which never reach it.
+    Some(h.finish() | 1 << 63)
 }
 
 #[cfg(test)]
@@ -107,8 +123,10 @@ mod tests {
         assert_eq!(d.len(), 3);
         assert!(!d.seen(b"1", t0));
         assert!(d.seen(b"4", t0));
-        // Not an id: never a duplicate, never stored.
-        d.insert(b"x1", t0);
-        assert!(!d.seen(b"x1", t0));
+        // Any other identity (a Bluesky event's did+rkey+rev) is remembered by its hash.
+        d.insert(b"did:plc:abc/app.bsky.feed.post/3k/rev1", t0);
+        assert!(d.seen(b"did:plc:abc/app.bsky.feed.post/3k/rev1", t0));
+        assert!(!d.seen(b"did:plc:abc/app.bsky.feed.post/3k/rev2", t0));
+        assert!(!d.seen(b"", t0), "an empty identity is never a repeat");
     }
 }

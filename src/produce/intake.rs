@@ -1,200 +1,162 @@
-//! Where messages enter the pipeline: classify, count, key, and offer to the channel.
+//! Where frames enter the pipeline: count, drop repeats, key, and hand over to the channel,
+//! or to the disk spill when the channel is full. This is the source's [`Output`].
 //!
-//! Shared by the live stream (which must never wait, so a full channel goes to the overflow
-//! policy) and by file replay (which waits, since a file does not run away). With a
-//! [`Dedup`] (the v2 stream, whose backfill repeats tweets), a tweet whose id went into the
-//! channel recently is counted and dropped here.
+//! The live path ([`Output::offer`]) never waits: a full channel sends the record to the spill
+//! (or, with the spill off, drops it, counted and logged). Live records take the channel
+//! whenever it has room, alongside the spill's drain, rather than queueing behind the spill: a
+//! burst that filled the channel for a moment must not send the rest of the stream through
+//! the disk. While the drain is waiting for room the channel has none to give, so live
+//! records go to the spill then, behind what is there. File replay ([`Output::send`]) waits
+//! for room instead, since a file does not run away.
+//!
+//! With a [`Dedup`], a frame whose identity went into the channel recently is counted and
+//! dropped here (the v2 stream's backfill repeats tweets).
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-
 use super::channel::Sender;
 use super::dedup::Dedup;
-use super::overflow::Overflow;
 use super::record::RawRecord;
+use super::spill::{Offered, Spill};
 use super::stats::Stats;
-use crate::produce::spill::store::Offered;
-use crate::produce::spill::Spill;
-use crate::source::twitter::message::{self, Message};
+use crate::logging::{Every, QUIET};
+use crate::source::{Flow, Frame, FrameKind, Output};
 
-/// What the source should do next.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Flow {
-    Continue,
-    /// `--max-records` records are in: stop reading.
-    LimitReached,
-}
-
-pub struct Intake {
+pub(crate) struct Intake {
     sender: Sender,
-    overflow: Overflow,
     /// Where live records go when the channel is full; `None`: they are dropped.
     spill: Option<Arc<Spill>>,
-    pub stats: Arc<Stats>,
+    stats: Arc<Stats>,
+    /// Stop after this many records are accepted (`None`: never).
     limit: Option<u64>,
     accepted: u64,
     dedup: Option<Dedup>,
+    spilling: Every,
+    dropping: Every,
+    unparsed: Every,
 }
 
 impl Intake {
-    pub fn new(
+    pub(crate) fn new(
         sender: Sender,
         stats: Arc<Stats>,
         limit: Option<u64>,
         spill: Option<Arc<Spill>>,
+        dedup: Option<Dedup>,
     ) -> Self {
         Intake {
             sender,
-            overflow: Overflow::new(stats.clone()),
             spill,
             stats,
             limit,
             accepted: 0,
-            dedup: None,
+            dedup,
+            spilling: Every::new(QUIET),
+            dropping: Every::new(QUIET),
+            unparsed: Every::new(QUIET),
         }
     }
 
-    /// Drop tweets whose id went into the channel recently (see [`Dedup`]).
-    pub fn with_dedup(mut self, dedup: Dedup) -> Self {
-        self.dedup = Some(dedup);
-        self
-    }
-
-    pub fn limit_reached(&self) -> bool {
+    /// Whether the record limit stopped the source.
+    pub(crate) fn limit_reached(&self) -> bool {
         self.limit.is_some_and(|l| self.accepted >= l)
     }
 
-    /// Classifies `bytes` and builds the record to forward, or `None` for control messages
-    /// that are only logged and counted. Disconnect messages are returned to the caller.
-    pub fn prepare(&mut self, bytes: Bytes) -> Prepared {
-        let msg = message::classify(&bytes);
-        let key = match &msg {
-            Message::Tweet { id_str } => {
-                let id = &bytes[id_str.clone()];
-                if let Some(d) = self.dedup.as_mut() {
-                    if d.seen(id, std::time::Instant::now()) {
-                        Stats::add(&self.stats.duplicates, 1);
-                        return Prepared::Duplicate;
-                    }
-                }
-                Stats::add(&self.stats.tweets, 1);
-                Some(bytes.slice(id_str.clone()))
+    /// Counts the frame by kind and turns it into a record; `None` for a repeat.
+    fn record(&mut self, frame: Frame) -> Option<RawRecord> {
+        if let (Some(d), Some(id)) = (self.dedup.as_mut(), frame.dedupe.as_deref()) {
+            if d.seen(id, std::time::Instant::now()) {
+                Stats::add(&self.stats.duplicates, 1);
+                return None;
             }
-            Message::Forward { .. } => {
-                Stats::add(&self.stats.forwarded_other, 1);
-                None
-            }
-            Message::Unparsed => {
+        }
+        match frame.kind {
+            FrameKind::Post => Stats::add(&self.stats.tweets, 1),
+            FrameKind::Forward => Stats::add(&self.stats.forwarded_other, 1),
+            FrameKind::Unparsed => {
                 Stats::add(&self.stats.unparsed, 1);
-                // The first few in full, then one in a thousand: a broken feed must not turn
-                // into a flood of log lines.
-                let n = Stats::get(&self.stats.unparsed);
-                if n <= 10 || n % 1000 == 0 {
-                    let shown = String::from_utf8_lossy(&bytes[..bytes.len().min(80)]).into_owned();
-                    tracing::warn!(bytes = bytes.len(), start = %shown, unparsed_so_far = n, "message is not JSON; forwarding it unkeyed for the consumer to file as an error");
+                if let Some(n) = self.unparsed.tick() {
+                    let v = &frame.value;
+                    let shown = String::from_utf8_lossy(&v[..v.len().min(80)]).into_owned();
+                    tracing::warn!(bytes = v.len(), start = %shown, unparsed_since_last_report = n, "message is not JSON; forwarding it unkeyed for the consumer to file as an error");
                 }
-                None
-            }
-            Message::Limit { track } => {
-                Stats::add(&self.stats.limit_notices, 1);
-                self.stats
-                    .limit_track
-                    .store(*track, std::sync::atomic::Ordering::Relaxed);
-                tracing::warn!(
-                    undelivered_since_connect = track,
-                    "limit notice: the filter matches more than Twitter will deliver"
-                );
-                return Prepared::Control(msg);
-            }
-            Message::Warning {
-                code,
-                message,
-                percent_full,
-            } => {
-                Stats::add(&self.stats.warnings, 1);
-                tracing::warn!(%code, percent_full = percent_full.unwrap_or(0), "stall warning from Twitter: {message}");
-                return Prepared::Control(msg);
-            }
-            Message::Disconnect { code, reason } => {
-                Stats::add(&self.stats.disconnects, 1);
-                tracing::warn!(code, %reason, meaning = message::disconnect_meaning(*code), "disconnect message from Twitter");
-                return Prepared::Control(msg);
-            }
-            Message::StreamError(e) => {
-                Stats::add(&self.stats.stream_errors, 1);
-                tracing::warn!(
-                    title = %e.title,
-                    disconnect_type = %e.disconnect_type,
-                    connection_issue = %e.connection_issue,
-                    problem = %e.kind,
-                    "error object in the stream: {}",
-                    e.detail
-                );
-                return Prepared::Control(msg);
-            }
-        };
-        Prepared::Record(RawRecord::new(key, bytes, chrono::Utc::now(), None))
-    }
-
-    /// Live path: never waits.
-    pub fn offer(&mut self, record: RawRecord) -> Flow {
-        let size = record.size() as u64;
-        // Remembered only once accepted (channel or spill): a tweet that was dropped may
-        // come back with a backfill, and should then get through.
-        let key = self.dedup.as_ref().and(record.key.clone());
-        if let Some(spill) = &self.spill {
-            return match spill.offer_live(&self.sender, record) {
-                Offered::Channel | Offered::Spilled => {
-                    if let (Some(d), Some(k)) = (self.dedup.as_mut(), key) {
-                        d.insert(&k, std::time::Instant::now());
-                    }
-                    self.count(size)
-                }
-                Offered::Dropped => Flow::Continue,
-            };
-        }
-        match self.sender.try_send(record) {
-            Ok(()) => {
-                if let (Some(d), Some(k)) = (self.dedup.as_mut(), key) {
-                    d.insert(&k, std::time::Instant::now());
-                }
-                self.count(size)
-            }
-            Err(record) => {
-                self.overflow.handle(record);
-                Flow::Continue
             }
         }
+        let timestamp = frame.timestamp.unwrap_or_else(chrono::Utc::now);
+        Some(RawRecord::new(frame.key, frame.value, timestamp, None))
     }
 
-    /// Replay path: waits for room.
-    pub async fn send(&mut self, record: RawRecord) -> Flow {
-        let size = record.size() as u64;
-        match self.sender.send(record).await {
-            Ok(()) => self.count(size),
-            Err(record) => {
-                self.overflow.handle(record);
-                Flow::LimitReached
-            }
+    /// The record went into the channel or the spill: count it, remember its identity (only
+    /// now: a dropped record may come back with a replay, and should then get through).
+    fn accepted(&mut self, size: u64, dedupe: Option<&[u8]>) -> Flow {
+        if let (Some(d), Some(id)) = (self.dedup.as_mut(), dedupe) {
+            d.insert(id, std::time::Instant::now());
         }
-    }
-
-    fn count(&mut self, size: u64) -> Flow {
         self.accepted += 1;
         Stats::add(&self.stats.accepted, 1);
         Stats::add(&self.stats.accepted_bytes, size);
         if self.limit_reached() {
-            Flow::LimitReached
+            Flow::Stop
         } else {
             Flow::Continue
         }
     }
+
+    /// The channel is full on the live path: to the spill, or dropped.
+    fn overflow(&mut self, record: RawRecord) -> bool {
+        let Some(spill) = &self.spill else {
+            Stats::add(&self.stats.dropped, 1);
+            if let Some(n) = self.dropping.tick() {
+                tracing::error!(
+                    dropped_since_last_report = n,
+                    dropped_total = Stats::get(&self.stats.dropped),
+                    "channel full: Kafka is not keeping up, dropping live records (with the disk spill off); raise the channel's size, or check the brokers"
+                );
+            }
+            return false;
+        };
+        if self.spilling.tick().is_some() {
+            tracing::warn!(
+                dir = %spill.dir().display(),
+                spilled_so_far = Stats::get(&self.stats.spilled),
+                "channel full: Kafka is not keeping up; spilling live records to disk"
+            );
+        }
+        spill.append(&record) == Offered::Spilled
+    }
 }
 
-pub enum Prepared {
-    Record(RawRecord),
-    Control(Message),
-    /// A tweet produced recently (see [`Dedup`]): counted, not forwarded.
-    Duplicate,
+impl Output for Intake {
+    fn offer(&mut self, frame: Frame) -> Flow {
+        let dedupe = frame.dedupe.clone();
+        let Some(record) = self.record(frame) else {
+            return Flow::Continue;
+        };
+        let size = record.size() as u64;
+        let kept = match self.sender.try_send(record) {
+            Ok(()) => true,
+            Err(record) => self.overflow(record),
+        };
+        if kept {
+            self.accepted(size, dedupe.as_deref())
+        } else {
+            Flow::Continue
+        }
+    }
+
+    async fn send(&mut self, frame: Frame) -> Flow {
+        let dedupe = frame.dedupe.clone();
+        let Some(record) = self.record(frame) else {
+            return Flow::Continue;
+        };
+        let size = record.size() as u64;
+        match self.sender.send(record).await {
+            Ok(()) => self.accepted(size, dedupe.as_deref()),
+            // The producer side is gone (it failed): nothing more can be delivered.
+            Err(_) => {
+                Stats::add(&self.stats.dropped, 1);
+                Flow::Stop
+            }
+        }
+    }
 }

@@ -1,322 +1,276 @@
-//! `tweetpipe produce`: validate the configuration, make sure Kafka and the topic are there,
-//! then run the source (live stream or file) and the producer side by side until the source
-//! ends, and report.
+//! `tweetpipe produce`: read a source (the live stream, or a file) and hand every raw record to
+//! Kafka, without the reader ever waiting on Kafka.
 //!
-//! Order matters for the exit code contract: every configuration problem is found before
-//! anything connects (exit 2), and the process exits 0 only when everything accepted was
-//! acknowledged.
+//! The data path, one module each: the source's frames enter through the [`intake`] (count,
+//! drop repeats, key) into the bounded [`channel`], or into the disk [`spill`] when the
+//! channel is full; the [`batcher`] takes them out in one batch per partition and counts a
+//! record as delivered only when the broker acknowledged it. The spill's drain feeds what it
+//! holds back into the channel. [`stats`] keeps the counters.
+//!
+//! This file wires those together and decides the end of a run: the process exits 0 only
+//! when everything accepted was acknowledged (or, with the spill, is safe on disk).
 
+pub(crate) mod batcher;
+pub(crate) mod channel;
+pub(crate) mod dedup;
+pub(crate) mod intake;
+pub(crate) mod record;
+pub(crate) mod spill;
+pub(crate) mod stats;
 
-pub mod batcher;
-pub mod channel;
-pub mod dedup;
-pub mod intake;
-pub mod overflow;
-pub mod record;
-pub mod spill;
-pub mod stats;
-
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rskafka::client::partition::Compression;
+use rskafka::client::partition::PartitionClient;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
+use self::batcher::{Batcher, BatcherConfig};
+use self::channel::Receiver;
 use self::dedup::Dedup;
 use self::intake::Intake;
-use crate::shutdown::Shutdown;
-use self::stats::Stats;
-use crate::cli::{Api, CompressionArg, ProduceArgs, V1_STREAM_URL, V2_STREAM_URL};
+use self::spill::{drain, Spill, SpillConfig};
+use self::stats::{Stats, Summary};
+use crate::backoff::Retry;
 use crate::error::{Error, Result};
-use crate::kafka::security::Security;
-use self::batcher::{Producer, ProducerConfig};
-use crate::kafka;
-use crate::produce::spill::{drain, Spill, SpillConfig};
-use crate::backoff::BackoffPolicy;
-use crate::source::twitter::client::{Filter, StreamClient, V2Fields};
-use crate::source::twitter::credentials::{BearerToken, Credentials};
-use crate::source::framer::Framing;
-use crate::source::replay;
-use crate::source::twitter::rules::{self, RulesApi};
-use crate::source::twitter::stream::{self, End, StreamConfig};
+use crate::kafka::{self, topic::TopicSpec, Cluster};
+use crate::shutdown::Shutdown;
+use crate::source::twitter::client::StreamClient;
+use crate::source::twitter::rules::{RulesApi, WantedRule};
+use crate::source::twitter::stream::{self, StreamConfig};
+use crate::source::{replay, End, SourceStats};
 
-enum Source {
-    /// The live stream; for v2 with --track, the rules to sync before connecting.
-    Stream(
-        Box<StreamClient>,
-        StreamConfig,
-        Option<Box<(RulesApi, Vec<rules::WantedRule>)>>,
-    ),
-    File(std::path::PathBuf),
+/// Everything `produce` needs, checked by the command line.
+pub(crate) struct Config {
+    pub(crate) cluster: Cluster,
+    /// The topic, and what to create it with when it is missing.
+    pub(crate) topic: TopicSpec,
+    pub(crate) source: Source,
+    pub(crate) batcher: BatcherConfig,
+    pub(crate) channel_capacity: usize,
+    pub(crate) channel_bytes: usize,
+    /// `None`: no spill (a full channel drops).
+    pub(crate) spill: Option<SpillConfig>,
+    /// How long, and how many, record identities are remembered to drop repeats.
+    pub(crate) dedup: Option<(Duration, usize)>,
+    /// Stop once this many records are accepted.
+    pub(crate) max_records: Option<u64>,
+    pub(crate) stats_interval: Duration,
+    /// On a signal, how long to wait for acknowledgements.
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) summary_file: Option<PathBuf>,
 }
 
-pub async fn run(args: ProduceArgs) -> Result<()> {
-    let started = Instant::now();
-    // Configuration first: nothing connects until all of it is known to be usable.
-    let brokers = kafka::client::parse_brokers(&args.kafka.brokers)?;
-    let security = Security::from_args(&args.kafka)?;
-    check(
-        args.batch_bytes >= 1024,
-        "--batch-bytes must be at least 1024",
-    )?;
-    check(
-        args.channel_capacity >= 1,
-        "--channel-capacity must be at least 1",
-    )?;
-    check(args.channel_bytes >= args.max_record_bytes, "--channel-bytes must be at least --max-record-bytes, or a maximal record could never be queued")?;
-    check(
-        args.max_record_bytes >= 1024,
-        "--max-record-bytes must be at least 1024",
-    )?;
-    check(
-        !args.kafka.kafka_timeout.is_zero(),
-        "--kafka-timeout must be more than 0",
-    )?;
-    let v2 = args.api == Api::V2;
-    let stall_timeout = args.stall_timeout.unwrap_or(if v2 {
-        Duration::from_secs(30)
-    } else {
-        Duration::from_secs(90)
-    });
-    check(
-        !stall_timeout.is_zero(),
-        "--stall-timeout must be more than 0",
-    )?;
-    if v2 {
-        check(
-            args.dedup_window > stream::MAX_BACKFILL,
-            "--dedup-window must be longer than 5m, the most a backfill repeats",
-        )?;
-        check(
-            args.dedup_capacity >= 1,
-            "--dedup-capacity must be at least 1",
-        )?;
-        for (flag, set) in [
-            ("--follow", args.follow.is_some()),
-            ("--locations", args.locations.is_some()),
-            ("--language", args.language.is_some()),
-            ("--delimited-length", args.delimited_length),
-        ] {
-            if set {
-                return Err(Error::usage(format!(
-                    "{flag} is a v1.1 statuses/filter parameter; with --api v2 the stream is filtered by rules: write it as a rule (e.g. from:USER, lang:en, has:geo) with `tweetpipe rules add` or `tweetpipe rules sync`"
-                )));
-            }
-        }
-    }
-    check(
-        args.max_records != Some(0),
-        "--max-records must be at least 1",
-    )?;
-    check(!args.kafka.topic.is_empty(), "--topic must not be empty")?;
-    check(
-        args.spill_max_bytes == 0 || args.spill_segment_bytes >= 4096,
-        "--spill-segment-bytes must be at least 4KiB",
-    )?;
-    let source = match &args.from_file {
-        Some(path) => {
-            // Open once now so a wrong path is a usage error before anything connects.
-            if path.as_os_str() != "-" {
-                replay::open(path)?;
-            }
-            Source::File(path.clone())
-        }
-        None if v2 => {
-            let token = BearerToken::load(args.env_file.as_deref())?;
-            let url = args.stream_url.as_deref().unwrap_or(V2_STREAM_URL);
-            let fields = V2Fields {
-                expansions: args.expansions.clone(),
-                tweet_fields: args.tweet_fields.clone(),
-                user_fields: args.user_fields.clone(),
-            };
-            let client = StreamClient::new_v2(url, &fields, token.clone())?;
-            let track = match &args.track {
-                Some(t) => Some(Box::new((
-                    RulesApi::new(url, token)?,
-                    rules::track_rules(t)?,
-                ))),
-                None => None,
-            };
-            let cfg = StreamConfig {
-                stall_timeout,
-                max_record_bytes: args.max_record_bytes,
-                backoff: backoff_policy(&args),
-                framing: Framing::Crlf,
-                backfill: !args.no_backfill,
-            };
-            Source::Stream(Box::new(client), cfg, track)
-        }
-        None => {
-            let creds = Credentials::load(args.env_file.as_deref())?;
-            let filter = Filter {
-                track: args.track.clone(),
-                follow: args.follow.clone(),
-                locations: args.locations.clone(),
-                language: args.language.clone(),
-                delimited_length: args.delimited_length,
-            };
-            let url = args.stream_url.as_deref().unwrap_or(V1_STREAM_URL);
-            let client = StreamClient::new(url, &filter, creds)?;
-            let cfg = StreamConfig {
-                stall_timeout,
-                max_record_bytes: args.max_record_bytes,
-                backoff: backoff_policy(&args),
-                framing: if args.delimited_length {
-                    Framing::Length
-                } else {
-                    Framing::Crlf
-                },
-                backfill: false,
-            };
-            Source::Stream(Box::new(client), cfg, None)
-        }
-    };
-    let compression = match args.compression {
-        CompressionArg::None => Compression::NoCompression,
-        CompressionArg::Gzip => Compression::Gzip,
-        CompressionArg::Snappy => Compression::Snappy,
-    };
+pub(crate) enum Source {
+    /// The live stream; with the rules to make the server's before connecting (v2 `--track`).
+    Twitter {
+        client: Box<StreamClient>,
+        stream: StreamConfig,
+        rules: Option<Box<(RulesApi, Vec<WantedRule>)>>,
+    },
+    /// Line-delimited records from a file (`-`: stdin).
+    File {
+        path: PathBuf,
+        max_record_bytes: usize,
+    },
+}
 
+impl Source {
+    fn is_live(&self) -> bool {
+        matches!(self, Source::Twitter { .. })
+    }
+}
+
+/// The tasks that run beside the source, and how to stop them.
+struct Running {
+    producing: JoinHandle<Result<()>>,
+    /// Stops the Kafka side retrying: with a spill, what is on its way goes to disk.
+    cancel: watch::Sender<bool>,
+    drainer: Option<(JoinHandle<()>, watch::Sender<bool>)>,
+    fsyncer: Option<JoinHandle<()>>,
+    reporter: Option<JoinHandle<()>>,
+}
+
+pub(crate) async fn run(cfg: Config) -> Result<()> {
+    let started = Instant::now();
     let stats = Stats::new();
+    let source_stats = Arc::new(SourceStats::default());
     // The spill before anything connects: a directory another producer holds is a usage error.
-    let spill = if args.spill_max_bytes == 0 {
-        None
-    } else {
-        Some(Spill::open(
-            SpillConfig {
-                dir: args.spill_dir.clone(),
-                max_bytes: args.spill_max_bytes,
-                segment_bytes: args.spill_segment_bytes,
-                fsync_interval: args.spill_fsync_interval,
-            },
-            stats.clone(),
-        )?)
+    let spill = match &cfg.spill {
+        Some(s) => Some(Spill::open(s.clone(), stats.clone())?),
+        None => None,
     };
     let shutdown = Shutdown::new();
     shutdown.listen_for_signals();
-
-    // --track in v2 mode: the stream's rules become one per term before anything else
-    // connects, so a rejected term is an error before Kafka is touched.
-    if let Source::Stream(_, _, Some(track)) = &source {
-        let (api, wanted) = &**track;
+    // The stream's rules before anything else connects, so a rejected term is an error before
+    // Kafka is touched.
+    if let Source::Twitter {
+        rules: Some(rules), ..
+    } = &cfg.source
+    {
+        let (api, wanted) = &**rules;
         for line in api.sync(wanted, false).await? {
             tracing::info!("rules: {line}");
         }
     }
-
-    let timeout = args.kafka.kafka_timeout;
-    let (tx, rx) = channel::channel(args.channel_capacity, args.channel_bytes);
-    let reporter = stats::spawn_reporter(stats.clone(), tx.depth(), args.stats_interval);
-    let (cancel_tx, cancel_rx) = watch::channel(false);
-    let side = KafkaSide {
-        brokers: brokers.clone(),
-        security,
-        topic: args.kafka.topic.clone(),
-        partitions: args.partitions,
-        replication_factor: args.replication_factor,
-        timeout,
+    let (tx, rx) = channel::channel(cfg.channel_capacity, cfg.channel_bytes);
+    let reporter = stats::spawn_reporter(
+        stats.clone(),
+        source_stats.clone(),
+        tx.depth(),
+        cfg.stats_interval,
+    );
+    let kafka = KafkaSide {
+        cluster: cfg.cluster.clone(),
+        topic: cfg.topic.clone(),
         // A live stream cannot be paused while Kafka is away: with a spill to catch it, keep
         // reading and keep trying. A file can wait, so there an unreachable cluster is an
         // error at once.
-        wait_for_kafka: matches!(source, Source::Stream(..)) && spill.is_some(),
-        producer: ProducerConfig {
-            linger: args.linger,
-            batch_bytes: args.batch_bytes,
-            compression,
-            delivery_timeout: args.delivery_timeout,
-            request_timeout: timeout,
-            max_in_flight: args.max_in_flight,
-            cancel: cancel_rx,
-        },
+        wait_for_kafka: cfg.source.is_live() && spill.is_some(),
+        batcher: cfg.batcher.clone(),
     };
+    let running = start(kafka, rx, &tx, reporter, &stats, &spill, &shutdown).await?;
+    let dedup = cfg
+        .dedup
+        .map(|(window, capacity)| Dedup::new(window, capacity));
+    let mut intake = Intake::new(tx, stats.clone(), cfg.max_records, spill.clone(), dedup);
+    let ended = match &cfg.source {
+        Source::Twitter { client, stream, .. } => {
+            stream::run(client, stream, &mut intake, &source_stats, &shutdown).await
+        }
+        Source::File {
+            path,
+            max_record_bytes,
+        } => {
+            replay::run(
+                path,
+                *max_record_bytes,
+                &mut intake,
+                &source_stats,
+                &shutdown,
+            )
+            .await
+        }
+    };
+    let limit_reached = intake.limit_reached();
+    // Closing the channel (all senders gone) tells the batcher to flush everything and
+    // finish; the drainer holds a sender too, and is stopped in `finish`.
+    drop(intake);
+    match &ended {
+        Ok(End::Stopped) if limit_reached => {
+            tracing::info!("record limit reached; waiting for acknowledgements")
+        }
+        Ok(End::Exhausted) => tracing::info!("end of input; waiting for acknowledgements"),
+        Ok(End::Shutdown | End::Stopped) => {
+            tracing::info!(timeout = ?cfg.shutdown_timeout, "stopping; waiting for acknowledgements")
+        }
+        Err(_) => tracing::info!("source failed; delivering what was accepted before exiting"),
+    }
+    let kafka_result = finish(running, &cfg, &stats, &spill, &shutdown).await;
+    let summary = Summary::new(&stats, &source_stats, started.elapsed());
+    summary.log();
+    if let Some(path) = &cfg.summary_file {
+        crate::logging::write_summary(path, &summary)?;
+    }
+    ended?;
+    kafka_result?;
+    if summary.failed > 0 {
+        return Err(Error::runtime(format!(
+            "{} accepted record(s) were not acknowledged by Kafka; see the errors above",
+            summary.failed
+        )));
+    }
+    Ok(())
+}
+
+/// Connects to Kafka (or, when it is away and the spill can catch the stream, starts without
+/// it) and starts the batcher, the spill's drain and fsync, and the stats line.
+async fn start(
+    kafka: KafkaSide,
+    rx: Receiver,
+    tx: &channel::Sender,
+    reporter: Option<JoinHandle<()>>,
+    stats: &Arc<Stats>,
+    spill: &Option<Arc<Spill>>,
+    shutdown: &Shutdown,
+) -> Result<Running> {
     // Kafka first, as long as it is there: a stream that starts before the producer would
     // fill the channel in its first milliseconds and send the start of every run through the
     // spill. Only when Kafka cannot be reached (and the spill can catch the stream) does the
     // stream start without it.
-    let first = match open_producer(&side).await {
+    let first = match kafka.open().await {
         Ok(p) => Some(p),
-        Err((e, true)) if side.wait_for_kafka => {
-            tracing::error!("Kafka is unavailable ({e}); starting the stream anyway, into the spill, and trying again");
+        Err(e) if e.is_retryable() && kafka.wait_for_kafka => {
+            tracing::error!("Kafka is unavailable ({}); starting the stream anyway, into the spill, and trying again", crate::error::chain(&e));
             None
         }
-        Err((e, _)) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
-    let mut producing = tokio::spawn(kafka_side(
-        side,
+    let (cancel, cancel_rx) = watch::channel(false);
+    let producing = tokio::spawn(kafka.run(
         first,
         rx,
+        cancel_rx,
         stats.clone(),
         spill.clone(),
         shutdown.clone(),
     ));
-    let (stop_drain, stop_drain_rx) = watch::channel(false);
     let drainer = spill.as_ref().map(|s| {
-        tokio::spawn(drain::run(
-            s.clone(),
-            tx.clone(),
-            stats.clone(),
-            stop_drain_rx,
-        ))
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(drain::run(s.clone(), tx.clone(), stats.clone(), stop_rx));
+        (task, stop)
     });
-    let fsyncer = spill.as_ref().map(|s| s.spawn_fsync());
+    Ok(Running {
+        producing,
+        cancel,
+        drainer,
+        fsyncer: spill.as_ref().map(|s| s.spawn_fsync()),
+        reporter,
+    })
+}
 
-    let mut intake = Intake::new(tx, stats.clone(), args.max_records, spill.clone());
-    if v2 && args.from_file.is_none() {
-        intake = intake.with_dedup(Dedup::new(args.dedup_window, args.dedup_capacity));
-    }
-    let ended = match &source {
-        Source::Stream(client, cfg, _) => stream::run(client, cfg, &mut intake, &shutdown).await,
-        Source::File(path) => {
-            replay::run(path, args.max_record_bytes, &mut intake, &shutdown).await
-        }
-    };
-    // Closing the channel (all senders gone) tells the producer to flush everything and
-    // finish; the drainer holds a sender too, and is stopped below.
-    drop(intake);
-    match &ended {
-        Ok(End::LimitReached) => {
-            tracing::info!("--max-records reached; waiting for acknowledgements")
-        }
-        Ok(End::EndOfInput) => tracing::info!("end of input; waiting for acknowledgements"),
-        Ok(End::Shutdown) => {
-            tracing::info!(timeout = ?args.shutdown_timeout, "stopping; waiting for acknowledgements")
-        }
-        Err(_) => tracing::info!("source failed; delivering what was accepted before exiting"),
-    }
-    // A signal bounds the drain by --shutdown-timeout; otherwise each batch is bounded by
-    // --delivery-timeout already.
+/// After the source ended: deliver what was accepted (and what the spill holds, unless
+/// stopping on a signal), within the time a clean stop may take, then stop every task.
+async fn finish(
+    mut running: Running,
+    cfg: &Config,
+    stats: &Stats,
+    spill: &Option<Arc<Spill>>,
+    shutdown: &Shutdown,
+) -> Result<()> {
+    // A signal bounds the drain by the shutdown timeout; otherwise each batch is bounded by
+    // the delivery timeout already.
     let drain_limit = if shutdown.is_triggered() {
-        args.shutdown_timeout
+        cfg.shutdown_timeout
     } else {
-        args.delivery_timeout + timeout
+        cfg.batcher.delivery_timeout + cfg.cluster.timeout
     };
     let deadline = tokio::time::Instant::now() + drain_limit;
-    // Deliver what the spill holds as well, unless stopping on a signal (it is safe on disk
-    // and the next run sends it first).
-    if let Some(s) = &spill {
-        if !shutdown.is_triggered() {
-            while !s.is_empty()
-                && !producing.is_finished()
-                && tokio::time::Instant::now() < deadline
-            {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+    // What the spill holds is safe on disk; after a signal the next run sends it first.
+    if let Some(s) = spill {
+        while !shutdown.is_triggered()
+            && !s.is_empty()
+            && !running.producing.is_finished()
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-    stop_drain.send_replace(true);
-    if let Some(d) = drainer {
-        let _ = d.await;
+    if let Some((task, stop)) = running.drainer.take() {
+        stop.send_replace(true);
+        let _ = task.await;
     }
+    let producing = &mut running.producing;
     let finished = tokio::select! {
-        r = &mut producing => Some(r),
+        r = &mut *producing => Some(r),
         _ = tokio::time::sleep_until(deadline) => None,
     };
     let kafka_result = match finished {
         Some(r) => r,
         None => {
-            // Stop retrying: with a spill, everything still on its way is written to disk.
-            cancel_tx.send_replace(true);
-            match tokio::time::timeout(Duration::from_secs(10), &mut producing).await {
+            running.cancel.send_replace(true);
+            match tokio::time::timeout(Duration::from_secs(10), &mut *producing).await {
                 Ok(r) => r,
                 Err(_) => {
                     producing.abort();
@@ -341,153 +295,108 @@ pub async fn run(args: ProduceArgs) -> Result<()> {
             );
         }
     }
-    if let Some(r) = reporter {
-        r.abort();
+    for task in [running.reporter.take(), running.fsyncer.take()]
+        .into_iter()
+        .flatten()
+    {
+        task.abort();
     }
-    if let Some(f) = fsyncer {
-        f.abort();
-    }
-    if let Some(s) = &spill {
+    if let Some(s) = spill {
         s.sync_now();
-        let left = s.bytes_on_disk();
         if !s.is_empty() {
             tracing::warn!(
                 dir = %s.dir().display(),
-                mb = format!("{:.1}", left as f64 / 1e6),
+                mb = stats::tenths(s.bytes_on_disk() as f64 / 1e6),
                 "records remain in the spill; the next run delivers them first"
             );
         }
     }
-    stats::log_summary(&stats, started.elapsed());
-
-    ended?;
-    kafka_result?;
-    let failed = Stats::get(&stats.failed);
-    if failed > 0 {
-        return Err(Error::runtime(format!(
-            "{failed} accepted record(s) were not acknowledged by Kafka; see the errors above"
-        )));
-    }
-    Ok(())
+    kafka_result
 }
 
 /// Everything the Kafka side needs to connect and produce.
 struct KafkaSide {
-    brokers: Vec<String>,
-    security: Security,
-    topic: String,
-    partitions: i32,
-    replication_factor: i16,
-    timeout: Duration,
+    cluster: Cluster,
+    topic: TopicSpec,
     wait_for_kafka: bool,
-    producer: ProducerConfig,
+    batcher: BatcherConfig,
 }
 
-/// Connects (waiting for Kafka to appear when `wait_for_kafka`), makes sure the topic is
-/// there, and runs the producer until the channel closes. A fatal problem (credentials,
-/// certificates, a bad topic) stops the whole command: the source is told to stop and what
-/// the channel holds goes to the spill.
-async fn kafka_side(
-    side: KafkaSide,
-    mut first: Option<Vec<Arc<rskafka::client::partition::PartitionClient>>>,
-    mut rx: channel::Receiver,
-    stats: Arc<Stats>,
-    spill: Option<Arc<Spill>>,
-    shutdown: Shutdown,
-) -> Result<()> {
-    let mut wait = Duration::from_millis(500);
-    let mut waiting_since: Option<Instant> = None;
-    let partition_clients = loop {
-        if let Some(p) = first.take() {
-            break p;
-        }
-        match open_producer(&side).await {
-            Ok(p) => break p,
-            Err((e, true)) if side.wait_for_kafka && !shutdown.is_triggered() => {
-                let since = *waiting_since.get_or_insert_with(Instant::now);
-                tracing::error!(
-                    waiting_s = since.elapsed().as_secs(),
-                    retry_in_ms = wait.as_millis() as u64,
-                    spilled = Stats::get(&stats.spilled),
-                    "Kafka is unavailable ({e}); reading the stream into the spill until it is back"
-                );
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = shutdown.wait() => {}
-                }
-                wait = (wait * 2).min(Duration::from_secs(30));
+impl KafkaSide {
+    /// Connects, makes sure the topic exists, opens its partitions.
+    async fn open(&self) -> Result<Vec<Arc<PartitionClient>>, kafka::Error> {
+        let partitions = kafka::topic::ensure(&self.cluster, &self.topic).await?;
+        let client = kafka::client::connect(&self.cluster).await?;
+        let ids: Vec<i32> = (0..partitions).collect();
+        kafka::client::partition_clients(&client, &self.topic.name, &ids, self.cluster.timeout)
+            .await
+    }
+
+    /// Connects (waiting for Kafka to appear when `wait_for_kafka`) and runs the batcher until
+    /// the channel closes. A fatal problem (credentials, certificates, a bad topic) stops the
+    /// whole command: the source is told to stop and what the channel holds goes to the spill.
+    async fn run(
+        self,
+        mut first: Option<Vec<Arc<PartitionClient>>>,
+        mut rx: Receiver,
+        cancel: watch::Receiver<bool>,
+        stats: Arc<Stats>,
+        spill: Option<Arc<Spill>>,
+        shutdown: Shutdown,
+    ) -> Result<()> {
+        let mut retry = Retry::new(Duration::from_millis(500), Duration::from_secs(30));
+        let mut waiting_since: Option<Instant> = None;
+        let partitions = loop {
+            if let Some(p) = first.take() {
+                break p;
             }
-            Err((e, retryable)) => {
-                let stopping = shutdown.is_triggered();
-                shutdown.trigger();
-                if let Some(s) = &spill {
-                    rx.close_and_spill(s);
+            match self.open().await {
+                Ok(p) => break p,
+                Err(e) if e.is_retryable() && self.wait_for_kafka && !shutdown.is_triggered() => {
+                    let since = *waiting_since.get_or_insert_with(Instant::now);
+                    let wait = retry.next_wait().unwrap_or(Duration::from_secs(30));
+                    tracing::error!(
+                        waiting_s = since.elapsed().as_secs(),
+                        retry_in_ms = wait.as_millis() as u64,
+                        spilled = Stats::get(&stats.spilled),
+                        "Kafka is unavailable ({}); reading the stream into the spill until it is back",
+                        crate::error::chain(&e)
+                    );
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = shutdown.wait() => {}
+                    }
                 }
-                if stopping && retryable && side.wait_for_kafka {
-                    // Stopped (a signal) while waiting for Kafka: not an error of its own;
-                    // everything read is in the spill.
-                    return Ok(());
+                Err(e) => {
+                    let stopping = shutdown.is_triggered();
+                    shutdown.trigger();
+                    if let Some(s) = &spill {
+                        // Nothing accepted may be lost with the Kafka side.
+                        rx.close();
+                        while let Some(r) = rx.try_recv() {
+                            s.keep(&r);
+                        }
+                    }
+                    if stopping && e.is_retryable() && self.wait_for_kafka {
+                        // Stopped (a signal) while waiting for Kafka: not an error of its own;
+                        // everything read is in the spill.
+                        return Ok(());
+                    }
+                    return Err(e.into());
                 }
-                return Err(e);
             }
+        };
+        if let Some(since) = waiting_since {
+            tracing::info!(waited_s = since.elapsed().as_secs(), "Kafka is back");
         }
-    };
-    if let Some(since) = waiting_since {
-        tracing::info!(waited_s = since.elapsed().as_secs(), "Kafka is back");
-    }
-    let nodelay = kafka::nodelay::spawn_keeper(Duration::from_secs(1));
-    kafka::nodelay::enabled().then(kafka::nodelay::apply);
-    tracing::info!(topic = %side.topic, partitions = partition_clients.len(), brokers = %side.brokers.join(","), security = %side.security.describe(), "producing");
-    Producer::new(partition_clients, side.producer, stats, spill)
-        .run(rx)
-        .await;
-    if let Some(n) = nodelay {
-        n.abort();
-    }
-    Ok(())
-}
-
-/// Connect, ensure the topic, open its partitions. The error says whether waiting may help.
-async fn open_producer(
-    side: &KafkaSide,
-) -> std::result::Result<Vec<Arc<rskafka::client::partition::PartitionClient>>, (Error, bool)> {
-    let client =
-        kafka::client::connect_or_refused(&side.brokers, side.timeout, &side.security).await?;
-    // Past the connection, a usage error (bad topic settings) is fatal; anything else may be
-    // the cluster still starting.
-    let classify = |e: Error| {
-        let retry = e.exit_code() != 2;
-        (e, retry)
-    };
-    let partitions = kafka::topic::ensure(
-        &client,
-        &side.topic,
-        side.partitions,
-        side.replication_factor,
-        side.timeout,
-    )
-    .await
-    .map_err(classify)?;
-    kafka::client::partition_clients(&client, &side.topic, partitions, side.timeout)
-        .await
-        .map_err(classify)
-}
-
-fn backoff_policy(args: &ProduceArgs) -> BackoffPolicy {
-    BackoffPolicy {
-        network_step: args.backoff_network_step,
-        network_max: args.backoff_network_max,
-        http_initial: args.backoff_http_initial,
-        http_max: args.backoff_http_max,
-        rate_limit_initial: args.backoff_rate_limit_initial,
-        rate_limit_max: args.backoff_rate_limit_max,
-    }
-}
-
-fn check(ok: bool, msg: &str) -> Result<()> {
-    if ok {
+        let nodelay = kafka::nodelay::spawn_keeper(Duration::from_secs(1));
+        tracing::info!(topic = %self.topic.name, partitions = partitions.len(), brokers = %self.cluster.brokers_text(), security = %self.cluster.security.describe(), "producing");
+        Batcher::new(partitions, self.batcher, cancel, stats, spill)
+            .run(rx)
+            .await;
+        if let Some(n) = nodelay {
+            n.abort();
+        }
         Ok(())
-    } else {
-        Err(Error::usage(msg))
     }
 }

@@ -1,73 +1,70 @@
-//! Counters shared by the reader and the producer, the periodic stats line, and the exit
-//! summary. Plain relaxed atomics: they are read for humans, never for decisions.
+//! Counters shared by the intake, the spill and the batcher, the periodic stats line, and the
+//! run's summary (logged, and written as JSON where the caller asks). Plain relaxed atomics:
+//! they are read for humans and metrics, never for decisions.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use serde::Serialize;
+
 use super::channel::Depth;
+use crate::source::SourceStats;
 
 #[derive(Debug, Default)]
-pub struct Stats {
-    /// Records handed to the channel.
-    pub accepted: AtomicU64,
-    pub accepted_bytes: AtomicU64,
+pub(crate) struct Stats {
+    /// Records handed to the channel or the spill.
+    pub(crate) accepted: AtomicU64,
+    pub(crate) accepted_bytes: AtomicU64,
     /// Of those, tweets (keyed) and forwarded control/unknown/unparsed messages.
-    pub tweets: AtomicU64,
-    pub forwarded_other: AtomicU64,
-    pub unparsed: AtomicU64,
+    pub(crate) tweets: AtomicU64,
+    pub(crate) forwarded_other: AtomicU64,
+    pub(crate) unparsed: AtomicU64,
     /// Lost: the channel was full and there is no spill, or the spill was at its bound or
     /// could not be written.
-    pub dropped: AtomicU64,
+    pub(crate) dropped: AtomicU64,
     /// Written to the disk spill (live records, and batches spilled again after failing).
-    pub spilled: AtomicU64,
+    pub(crate) spilled: AtomicU64,
     /// Of those, read back and acknowledged by the broker.
-    pub drained: AtomicU64,
+    pub(crate) drained: AtomicU64,
     /// Bytes of spill segments on disk (a gauge).
-    pub spill_bytes: AtomicU64,
+    pub(crate) spill_bytes: AtomicU64,
     /// Spill segments found damaged (torn or corrupt tail) when read back.
-    pub spill_damaged: AtomicU64,
+    pub(crate) spill_damaged: AtomicU64,
     /// Acknowledged by the broker.
-    pub delivered: AtomicU64,
-    pub delivered_bytes: AtomicU64,
+    pub(crate) delivered: AtomicU64,
+    pub(crate) delivered_bytes: AtomicU64,
     /// Given up on after the delivery timeout (or at shutdown).
-    pub failed: AtomicU64,
-    pub keepalives: AtomicU64,
-    pub oversized: AtomicU64,
-    pub limit_notices: AtomicU64,
-    /// The latest `limit.track`: tweets Twitter withheld since the connection opened.
-    pub limit_track: AtomicU64,
-    pub warnings: AtomicU64,
-    pub disconnects: AtomicU64,
-    /// v2 error objects read inside the stream (`operational-disconnect`, …).
-    pub stream_errors: AtomicU64,
-    /// Tweets not produced again because their id was produced recently (v2 backfill).
-    pub duplicates: AtomicU64,
-    /// Connections opened with `backfill_minutes`.
-    pub backfills: AtomicU64,
-    pub reconnects: AtomicU64,
-    pub last_http_status: AtomicU64,
-    pub produce_requests: AtomicU64,
-    pub produce_retries: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    /// Records not produced again because their identity was produced recently.
+    pub(crate) duplicates: AtomicU64,
+    pub(crate) produce_requests: AtomicU64,
+    pub(crate) produce_retries: AtomicU64,
 }
 
 impl Stats {
-    pub fn new() -> Arc<Self> {
+    pub(crate) fn new() -> Arc<Self> {
         Arc::new(Stats::default())
     }
 
-    pub fn add(counter: &AtomicU64, n: u64) {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Relaxed);
     }
 
-    pub fn get(counter: &AtomicU64) -> u64 {
+    pub(crate) fn get(counter: &AtomicU64) -> u64 {
         counter.load(Relaxed)
     }
 }
 
-/// Prints a stats line every `interval` until dropped (the task is aborted by the caller).
-pub fn spawn_reporter(
+/// `x` to one decimal: rates and sizes read well in text logs and stay numbers in JSON.
+pub(crate) fn tenths(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+/// Prints a stats line every `interval` until the task is aborted.
+pub(crate) fn spawn_reporter(
     stats: Arc<Stats>,
+    source: Arc<SourceStats>,
     depth: Depth,
     interval: Duration,
 ) -> Option<tokio::task::JoinHandle<()>> {
@@ -89,21 +86,21 @@ pub fn spawn_reporter(
             let (depth_records, depth_bytes) = depth.get();
             tracing::info!(
                 target: "stats",
-                tweets_per_s = format!("{:.1}", (acc - last_acc) as f64 / secs),
-                mb_per_s = format!("{:.2}", (bytes - last_bytes) as f64 / secs / 1e6),
+                tweets_per_s = tenths((acc - last_acc) as f64 / secs),
+                mb_per_s = tenths((bytes - last_bytes) as f64 / secs / 1e6),
                 channel_records = depth_records,
-                channel_mb = format!("{:.1}", depth_bytes as f64 / 1e6),
+                channel_mb = tenths(depth_bytes as f64 / 1e6),
                 accepted = acc,
                 delivered = Stats::get(&stats.delivered),
                 dropped = Stats::get(&stats.dropped),
                 spilled = Stats::get(&stats.spilled),
                 drained = Stats::get(&stats.drained),
-                spill_mb = format!("{:.1}", Stats::get(&stats.spill_bytes) as f64 / 1e6),
+                spill_mb = tenths(Stats::get(&stats.spill_bytes) as f64 / 1e6),
                 duplicates = Stats::get(&stats.duplicates),
                 failed = Stats::get(&stats.failed),
-                reconnects = Stats::get(&stats.reconnects),
-                last_http_status = Stats::get(&stats.last_http_status),
-                limit_track = Stats::get(&stats.limit_track),
+                reconnects = SourceStats::get(&source.reconnects),
+                last_http_status = SourceStats::get(&source.last_http_status),
+                limit_track = SourceStats::get(&source.limit_track),
                 "stats"
             );
             last = now;
@@ -113,37 +110,100 @@ pub fn spawn_reporter(
     }))
 }
 
-/// The closing summary, one line, printed whatever the outcome.
-pub fn log_summary(stats: &Stats, elapsed: Duration) {
-    let secs = elapsed.as_secs_f64().max(1e-9);
-    let delivered = Stats::get(&stats.delivered);
-    tracing::info!(
-        target: "summary",
-        accepted = Stats::get(&stats.accepted),
-        tweets = Stats::get(&stats.tweets),
-        other_forwarded = Stats::get(&stats.forwarded_other),
-        unparsed = Stats::get(&stats.unparsed),
-        delivered,
-        failed = Stats::get(&stats.failed),
-        dropped = Stats::get(&stats.dropped),
-        spilled = Stats::get(&stats.spilled),
-        drained = Stats::get(&stats.drained),
-        spill_mb_left = format!("{:.1}", Stats::get(&stats.spill_bytes) as f64 / 1e6),
-        spill_segments_damaged = Stats::get(&stats.spill_damaged),
-        oversized_skipped = Stats::get(&stats.oversized),
-        keepalives = Stats::get(&stats.keepalives),
-        limit_notices = Stats::get(&stats.limit_notices),
-        warnings = Stats::get(&stats.warnings),
-        disconnects = Stats::get(&stats.disconnects),
-        stream_errors = Stats::get(&stats.stream_errors),
-        duplicates_dropped = Stats::get(&stats.duplicates),
-        backfills = Stats::get(&stats.backfills),
-        reconnects = Stats::get(&stats.reconnects),
-        produce_requests = Stats::get(&stats.produce_requests),
-        produce_retries = Stats::get(&stats.produce_retries),
-        seconds = format!("{secs:.2}"),
-        records_per_s = format!("{:.0}", delivered as f64 / secs),
-        mb_per_s = format!("{:.2}", Stats::get(&stats.delivered_bytes) as f64 / secs / 1e6),
-        "summary"
-    );
+/// What a `produce` run did, for the summary line and `--summary-file`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Summary {
+    pub(crate) accepted: u64,
+    pub(crate) tweets: u64,
+    pub(crate) other_forwarded: u64,
+    pub(crate) unparsed: u64,
+    pub(crate) delivered: u64,
+    pub(crate) failed: u64,
+    pub(crate) dropped: u64,
+    pub(crate) spilled: u64,
+    pub(crate) drained: u64,
+    pub(crate) spill_bytes_left: u64,
+    pub(crate) spill_segments_damaged: u64,
+    pub(crate) oversized_skipped: u64,
+    pub(crate) keepalives: u64,
+    pub(crate) limit_notices: u64,
+    pub(crate) warnings: u64,
+    pub(crate) disconnects: u64,
+    pub(crate) stream_errors: u64,
+    pub(crate) duplicates_dropped: u64,
+    pub(crate) backfills: u64,
+    pub(crate) reconnects: u64,
+    pub(crate) produce_requests: u64,
+    pub(crate) produce_retries: u64,
+    pub(crate) seconds: f64,
+    pub(crate) records_per_s: f64,
+    pub(crate) mb_per_s: f64,
+}
+
+impl Summary {
+    pub(crate) fn new(stats: &Stats, source: &SourceStats, elapsed: Duration) -> Self {
+        let secs = elapsed.as_secs_f64().max(1e-9);
+        let s = |c: &AtomicU64| c.load(Relaxed);
+        let delivered = s(&stats.delivered);
+        Summary {
+            accepted: s(&stats.accepted),
+            tweets: s(&stats.tweets),
+            other_forwarded: s(&stats.forwarded_other),
+            unparsed: s(&stats.unparsed),
+            delivered,
+            failed: s(&stats.failed),
+            dropped: s(&stats.dropped),
+            spilled: s(&stats.spilled),
+            drained: s(&stats.drained),
+            spill_bytes_left: s(&stats.spill_bytes),
+            spill_segments_damaged: s(&stats.spill_damaged),
+            oversized_skipped: s(&source.oversized),
+            keepalives: s(&source.keepalives),
+            limit_notices: s(&source.limit_notices),
+            warnings: s(&source.warnings),
+            disconnects: s(&source.disconnects),
+            stream_errors: s(&source.stream_errors),
+            duplicates_dropped: s(&stats.duplicates),
+            backfills: s(&source.backfills),
+            reconnects: s(&source.reconnects),
+            produce_requests: s(&stats.produce_requests),
+            produce_retries: s(&stats.produce_retries),
+            seconds: (secs * 100.0).round() / 100.0,
+            records_per_s: delivered as f64 / secs,
+            mb_per_s: tenths(s(&stats.delivered_bytes) as f64 / secs / 1e6),
+        }
+    }
+
+    /// The closing line, printed whatever the outcome.
+    pub(crate) fn log(&self) {
+        tracing::info!(
+            target: "summary",
+            accepted = self.accepted,
+            tweets = self.tweets,
+            other_forwarded = self.other_forwarded,
+            unparsed = self.unparsed,
+            delivered = self.delivered,
+            failed = self.failed,
+            dropped = self.dropped,
+            spilled = self.spilled,
+            drained = self.drained,
+            spill_bytes_left = self.spill_bytes_left,
+            spill_segments_damaged = self.spill_segments_damaged,
+            oversized_skipped = self.oversized_skipped,
+            keepalives = self.keepalives,
+            limit_notices = self.limit_notices,
+            warnings = self.warnings,
+            disconnects = self.disconnects,
+            stream_errors = self.stream_errors,
+            duplicates_dropped = self.duplicates_dropped,
+            backfills = self.backfills,
+            reconnects = self.reconnects,
+            produce_requests = self.produce_requests,
+            produce_retries = self.produce_retries,
+            seconds = self.seconds,
+            records_per_s = self.records_per_s.round(),
+            mb_per_s = self.mb_per_s,
+            "summary"
+        );
+    }
 }

@@ -1,83 +1,141 @@
-//! Where consumed records end up: JSON lines in rotating files (the default) or on stdout.
+//! Where consumed records end up, and the contract that makes "durable first, then commit"
+//! explicit.
 //!
-//! The sink owns durability. The consumer commits Kafka offsets only after `sync` returned,
-//! and a rotated file is renamed to its final name only after that commit, so a file without
-//! the `.inprogress` suffix never holds a record beyond the committed offsets. After a crash,
-//! only `.inprogress` files can hold records past them; `recover` finds those records so the
-//! consumer resumes after them instead of writing them twice.
+//! A sink has two halves. Its [`Encoder`] runs on each partition's task, beside fetching, and
+//! turns enriched records into the sink's own bytes (JSON lines here; rows for a database);
+//! the [`Sink`] itself runs on the consumer's writer task and receives each partition's
+//! [`Encoded`] batches in offset order. The consumer commits offsets to Kafka only after
+//! [`Sink::flush`] returned: so whatever the sink says is durable is never read again, and
+//! whatever it has not made durable is read again after a crash.
+//!
+//! - [`files`]: JSON lines in rotating files (the default), with crash recovery;
+//! - [`stdout`]: JSON lines on stdout (durability is the reader's business);
+//! - [`line`]: the JSON line itself, written and read back in one place.
+//!
+//! A new sink is a folder here and one line where the command line picks it.
 
-pub mod files;
+pub(crate) mod files;
+pub(crate) mod line;
+pub(crate) mod stdout;
 
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 
-use std::io::Write;
+use crate::enrich::Outcome;
+use crate::error::{Classify, Kind as ErrorKind};
 
-pub use files::DirSink;
+/// A future a sink returns (boxed: sinks are chosen at run time).
+pub(crate) type SinkFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
 
-/// The three outputs: enriched tweets, deletes and other control messages, and records we
-/// could not use.
+/// What a record turned out to be, which decides where a sink puts it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
-    Tweets,
-    Deletes,
-    Errors,
+pub(crate) enum Kind {
+    /// An enriched post.
+    Tweet,
+    /// A stream control message (a delete, a withheld notice, …).
+    Control,
+    /// A record that could not be used.
+    Error,
 }
 
-impl Stream {
-    pub const ALL: [Stream; 3] = [Stream::Tweets, Stream::Deletes, Stream::Errors];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Stream::Tweets => "tweets",
-            Stream::Deletes => "deletes",
-            Stream::Errors => "errors",
-        }
-    }
-
-    fn index(self) -> usize {
+impl Kind {
+    pub(crate) fn index(self) -> usize {
         self as usize
     }
 }
 
-pub enum Sink {
-    Dir(Box<DirSink>),
-    /// `--output -`: every line to stdout; durability is the reader's business.
-    Stdout(std::io::BufWriter<std::io::Stdout>),
+/// One record as fetched from Kafka.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConsumedRecord<'a> {
+    pub(crate) partition: i32,
+    pub(crate) offset: i64,
+    pub(crate) value: &'a [u8],
 }
 
-impl Sink {
-    /// Appends one line (without its newline).
-    pub fn write(&mut self, stream: Stream, line: &[u8]) -> std::io::Result<()> {
-        match self {
-            Sink::Dir(d) => d.write(stream, line),
-            Sink::Stdout(w) => {
-                w.write_all(line)?;
-                w.write_all(b"\n")
-            }
+/// The encoded records of one fetch of one partition, in offset order: their bytes back to
+/// back, and one [`Entry`] per record.
+#[derive(Debug, Default)]
+pub(crate) struct Encoded {
+    pub(crate) partition: i32,
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) entries: Vec<Entry>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Entry {
+    pub(crate) offset: i64,
+    pub(crate) kind: Kind,
+    /// End of this record's bytes (they start where the previous entry's end).
+    pub(crate) end: usize,
+}
+
+impl Encoded {
+    pub(crate) fn with_capacity(partition: i32, records: usize) -> Self {
+        Encoded {
+            partition,
+            bytes: Vec::with_capacity(records * 1024),
+            entries: Vec::with_capacity(records),
         }
     }
 
-    /// Everything written so far is durable when this returns.
-    pub fn sync(&mut self) -> std::io::Result<()> {
-        match self {
-            Sink::Dir(d) => d.sync(),
-            Sink::Stdout(w) => w.flush(),
-        }
+    /// The bytes of entry `i`.
+    pub(crate) fn get(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.entries[i - 1].end };
+        &self.bytes[start..self.entries[i].end]
     }
+}
 
-    /// Called after the offsets covering everything synced were committed: files rotated
-    /// before that get their final names.
-    pub fn committed(&mut self) -> std::io::Result<()> {
-        match self {
-            Sink::Dir(d) => d.finalize_rotated(),
-            Sink::Stdout(_) => Ok(()),
-        }
+/// Turns enriched records into a sink's bytes, on the partition's task. One per sink,
+/// shared by all partitions.
+pub(crate) trait Encoder: Send + Sync + 'static {
+    /// Appends `record`'s output to `out` (bytes and one entry).
+    fn encode(&self, record: &ConsumedRecord<'_>, outcome: &Outcome, out: &mut Encoded);
+}
+
+/// Where the writer task puts encoded records (see the module documentation).
+pub(crate) trait Sink: Send {
+    fn encoder(&self) -> Arc<dyn Encoder>;
+
+    /// Before reading `partitions`: where the sink's own durable state says to resume. A
+    /// partition missing from the answer starts where Kafka's committed offset says.
+    fn resume<'a>(&'a mut self, partitions: &'a [i32]) -> SinkFuture<'a, BTreeMap<i32, i64>>;
+
+    /// Appends entries `range` of `batch` (one partition's, in offset order).
+    fn write(&mut self, batch: &Encoded, range: std::ops::Range<usize>) -> Result<(), Error>;
+
+    /// Makes everything written so far durable; `next` is each partition's next offset after
+    /// it. The consumer commits `next` to Kafka only after this returned.
+    fn flush<'a>(&'a mut self, next: &'a BTreeMap<i32, i64>) -> SinkFuture<'a, ()>;
+
+    /// After the Kafka commit of what `flush` made durable.
+    fn committed(&mut self) -> Result<(), Error>;
+
+    /// Clean stop, after the final flush and commit.
+    fn close(&mut self) -> SinkFuture<'_, ()>;
+}
+
+/// Why a sink failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Error {
+    #[error("{what}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+        let what = what.into();
+        move |source| Error::Io { what, source }
     }
+}
 
-    /// Clean stop, after the final sync and commit: close and finalize every file.
-    pub fn close(&mut self) -> std::io::Result<()> {
-        match self {
-            Sink::Dir(d) => d.close(),
-            Sink::Stdout(w) => w.flush(),
-        }
+impl Classify for Error {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Runtime
     }
 }

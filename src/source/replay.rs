@@ -1,6 +1,7 @@
-//! `--from-file`: replay line-delimited tweet JSON (archives, demos, benchmarks) through the
-//! same intake as the live stream. Gzip input is recognised by its magic bytes, so `.gz`
-//! files and gzipped stdin both just work.
+//! Replay of line-delimited tweet JSON (archives, demos, benchmarks) into the same output as
+//! the live stream. Gzip input is recognised by its magic bytes, so `.gz` files and gzipped
+//! stdin both just work. A file cannot run away, so replay waits for room
+//! ([`Output::send`]) instead of dropping.
 //!
 //! File reading is blocking I/O, so it runs on a blocking thread and hands 256 KiB pieces to
 //! the async side, which frames, classifies and sends with backpressure.
@@ -13,17 +14,18 @@ use flate2::read::MultiGzDecoder;
 use tokio::sync::mpsc;
 
 use super::framer::{Frame, Framer, Framing};
-use super::twitter::stream::End;
-use crate::error::{Error, Result};
-use crate::produce::intake::{Flow, Intake, Prepared};
+use super::twitter::message::{self, Read as Message};
+use super::{End, Error, Flow, Output, SourceStats};
 use crate::shutdown::Shutdown;
-use crate::produce::stats::Stats;
 
 const PIECE: usize = 256 * 1024;
 
-pub fn open(path: &Path) -> Result<Box<dyn Read + Send>> {
-    let cannot = |what: &str, e: std::io::Error| {
-        Error::usage(format!("cannot {what} --from-file {}: {e}", path.display()))
+/// Opens `path` (`-`: stdin), decompressing gzip. Called once before anything connects, so
+/// that a wrong path is reported first.
+pub(crate) fn open(path: &Path) -> Result<Box<dyn Read + Send>, Error> {
+    let cannot = |_what: &str, source: std::io::Error| Error::Open {
+        path: path.to_path_buf(),
+        source,
     };
     if path.as_os_str() == "-" {
         let mut reader = BufReader::with_capacity(PIECE, std::io::stdin());
@@ -54,12 +56,14 @@ pub fn open(path: &Path) -> Result<Box<dyn Read + Send>> {
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-pub async fn run(
+/// Replays `path` into `out` until the end of the file, shutdown, or `out` says stop.
+pub(crate) async fn run(
     path: &Path,
     max_record_bytes: usize,
-    intake: &mut Intake,
+    out: &mut impl Output,
+    stats: &SourceStats,
     shutdown: &Shutdown,
-) -> Result<End> {
+) -> Result<End, Error> {
     let mut reader = open(path)?;
     let (tx, mut rx) = mpsc::channel::<std::io::Result<Vec<u8>>>(4);
     let reading = tokio::task::spawn_blocking(move || loop {
@@ -92,11 +96,11 @@ pub async fn run(
             // A last line without its newline still counts.
             None => b"\n".to_vec(),
             Some(Ok(p)) => p,
-            Some(Err(e)) => {
-                return Err(Error::runtime(format!(
-                    "reading --from-file {} failed: {e}",
-                    path.display()
-                )))
+            Some(Err(source)) => {
+                return Err(Error::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })
             }
         };
         framer
@@ -108,17 +112,17 @@ pub async fn run(
             match f {
                 Frame::KeepAlive => {}
                 Frame::Oversized(n) => {
-                    Stats::add(&intake.stats.oversized, 1);
+                    SourceStats::add(&stats.oversized, 1);
                     tracing::warn!(
                         line = line_no,
                         bytes = n,
-                        "skipped a line longer than --max-record-bytes"
+                        "skipped a line longer than the record limit"
                     );
                 }
                 Frame::Record(bytes) if stop.is_none() => {
-                    if let Prepared::Record(r) = intake.prepare(bytes) {
-                        if intake.send(r).await == Flow::LimitReached {
-                            stop = Some(End::LimitReached);
+                    if let Message::Record(frame) = message::read(bytes, false, stats) {
+                        if out.send(frame).await == Flow::Stop {
+                            stop = Some(End::Stopped);
                         }
                     }
                 }
@@ -129,7 +133,7 @@ pub async fn run(
             break end;
         }
         if at_eof {
-            break End::EndOfInput;
+            break End::Exhausted;
         }
     };
     drop(rx);

@@ -145,7 +145,9 @@ pub fn v2_tweets(n: usize, first_id: u64, tag: &str) -> Vec<Vec<u8>> {
 }
 
 /// The `tweetpipe` binary with the stand-in's credentials and nothing from the caller's
-/// environment that could change its behaviour.
+/// environment that could change its behaviour. It writes its summary (`--summary-file`,
+/// through `TWEETPIPE_SUMMARY_FILE`) to a file of its own, which [`summary_of`] reads. The
+/// stand-in speaks v1.1 unless a test asks for `--api v2` (the flag wins over the variable).
 pub fn tweetpipe(args: &[&str]) -> tokio::process::Command {
     let creds = twitter::Creds::test();
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_tweetpipe"));
@@ -165,7 +167,9 @@ pub fn tweetpipe(args: &[&str]) -> tokio::process::Command {
         .env("TWITTER_ACCESS_TOKEN_SECRET", &creds.token_secret)
         .env("TWEETPIPE_SPILL_DIR", spill_dir())
         .env("TWITTER_BEARER_TOKEN", twitter::TEST_BEARER)
-        .env_remove("TWEETPIPE_API")
+        .env("TWEETPIPE_API", "1.1")
+        .env("TWEETPIPE_SUMMARY_FILE", scratch_path("summary.json"))
+        .env_remove("TWEETPIPE_LOG_FORMAT")
         .stdin(Stdio::null())
         .kill_on_drop(true);
     cmd
@@ -174,17 +178,61 @@ pub fn tweetpipe(args: &[&str]) -> tokio::process::Command {
 /// A spill directory of its own for each command (tests run in parallel, and one spill
 /// directory belongs to one producer); tests about the spill pass `--spill-dir` themselves.
 pub fn spill_dir() -> PathBuf {
+    scratch_path("spill")
+}
+
+/// A path no other command of any test uses.
+fn scratch_path(name: &str) -> PathBuf {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("spill-{}-{n}", std::process::id()))
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}-{n}", std::process::id()))
+}
+
+/// The summary the command wrote when it ended (see [`tweetpipe`]); `None` when it wrote none
+/// (killed, or it failed before running).
+pub fn summary_of(cmd: &tokio::process::Command) -> Option<Summary> {
+    let path = cmd
+        .as_std()
+        .get_envs()
+        .find(|(k, _)| *k == "TWEETPIPE_SUMMARY_FILE")
+        .and_then(|(_, v)| v)?;
+    let text = std::fs::read(path).ok()?;
+    Some(Summary(
+        serde_json::from_slice(&text).expect("the summary is JSON"),
+    ))
+}
+
+/// A run's summary, as `--summary-file` has it.
+#[derive(Debug, Clone)]
+pub struct Summary(pub serde_json::Value);
+
+impl Summary {
+    /// A count from the summary, e.g. `summary.get("spilled")`.
+    pub fn get(&self, key: &str) -> u64 {
+        self.0[key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no count {key:?} in the summary {}", self.0))
+    }
 }
 
 pub struct Run {
     pub code: i32,
     pub stderr: String,
+    /// What the command wrote to its summary file; `None` when it wrote none.
+    pub summary: Option<Summary>,
 }
 
-/// Runs to completion (bounded), returning the exit code and stderr.
+impl Run {
+    /// A count from the run's summary (which must exist).
+    pub fn summary(&self, key: &str) -> u64 {
+        self.summary
+            .as_ref()
+            .unwrap_or_else(|| panic!("no summary was written; stderr:\n{}", self.stderr))
+            .get(key)
+    }
+}
+
+/// Runs to completion (bounded), returning the exit code, stderr and the summary.
 pub async fn run(mut cmd: tokio::process::Command, limit: Duration) -> Run {
     let child = cmd
         .stdout(Stdio::null())
@@ -199,6 +247,7 @@ pub async fn run(mut cmd: tokio::process::Command, limit: Duration) -> Run {
     Run {
         code: out.status.code().unwrap_or(-1),
         stderr,
+        summary: summary_of(&cmd),
     }
 }
 

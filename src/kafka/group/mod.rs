@@ -1,5 +1,5 @@
 //! The consumer group, kept in Kafka itself: its committed offsets ([`offsets`]).
 
-pub mod offsets;
+pub(crate) mod offsets;
 
-pub use offsets::OffsetStore;
+pub(crate) use offsets::OffsetStore;

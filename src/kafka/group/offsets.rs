@@ -41,19 +41,11 @@ use kafka_protocol::messages::{ApiKey, GroupId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
-use crate::kafka::connection::{error_name, Connection, RequestError};
-use crate::kafka::security::Security;
-use crate::error::{Error, Result};
-
-/// Error codes after which the coordinator is rediscovered and the call retried.
-const REDISCOVER: [ResponseError; 4] = [
-    ResponseError::NotCoordinator,
-    ResponseError::CoordinatorNotAvailable,
-    ResponseError::CoordinatorLoadInProgress,
-    // A commit that timed out inside the broker may or may not have been applied; committing
-    // the same offsets again is harmless.
-    ResponseError::RequestTimedOut,
-];
+use crate::backoff::Retry;
+use crate::kafka::connection::error_name;
+use crate::kafka::connection::{connect_any, Connection, RequestError};
+use crate::kafka::error::retryable_code;
+use crate::kafka::{Cluster, Error};
 
 /// Who we are in the group when committing. Today always the simple consumer; see the module
 /// documentation for how membership would set it.
@@ -72,125 +64,52 @@ impl Member {
     }
 }
 
-/// How one attempt failed.
-enum Failure {
-    /// Rediscover the coordinator and try again (while time is left).
-    Retry(String),
-    /// Report it.
-    Fatal(Error),
-}
-
-impl From<RequestError> for Failure {
-    fn from(e: RequestError) -> Self {
-        match e {
-            RequestError::Connection(m) => Failure::Retry(m),
-            RequestError::Protocol(m) => Failure::Fatal(Error::runtime(m)),
-        }
-    }
-}
-
 /// The group's committed offsets, read and written through its coordinator.
-pub struct OffsetStore {
-    brokers: Vec<String>,
+pub(crate) struct OffsetStore {
+    cluster: Cluster,
     group: String,
-    timeout: Duration,
     member: Member,
+    /// Highest versions to use (tests of the older request shapes).
     caps: Vec<(ApiKey, i16)>,
-    security: Security,
     /// `None` after a failure: rediscovered before the next request.
     coordinator: Option<Connection>,
 }
 
 impl OffsetStore {
-    /// Finds the group's coordinator (FindCoordinator, key type group) through any of
-    /// `brokers` and connects to it. `timeout` bounds this and each later call, retries
-    /// included.
-    pub async fn connect(brokers: &[String], group: &str, timeout: Duration) -> Result<Self> {
-        Self::connect_capped(brokers, group, timeout, &[]).await
+    /// Finds the group's coordinator (FindCoordinator, key type group) through the cluster's
+    /// bootstrap brokers and connects to it. The cluster's time limit bounds this and each
+    /// later call, retries included.
+    pub(crate) async fn connect(cluster: &Cluster, group: &str) -> Result<Self, Error> {
+        Self::connect_capped(cluster, group, &[]).await
     }
 
     /// Like [`OffsetStore::connect`], never using versions above `caps` (API, highest version)
-    /// on any connection: see [`Connection::cap_version`].
-    pub async fn connect_capped(
-        brokers: &[String],
+    /// on any connection: see [`Connection::cap_version`]. Tests use it to check the older
+    /// request shapes against a new broker.
+    pub(crate) async fn connect_capped(
+        cluster: &Cluster,
         group: &str,
-        timeout: Duration,
         caps: &[(ApiKey, i16)],
-    ) -> Result<Self> {
-        Self::connect_with(brokers, group, timeout, caps, &Security::default()).await
-    }
-
-    /// The general form: version caps, and TLS/SASL on every connection to the cluster.
-    /// ([`OffsetStore::connect`] and [`OffsetStore::connect_capped`] are plaintext.)
-    pub async fn connect_with(
-        brokers: &[String],
-        group: &str,
-        timeout: Duration,
-        caps: &[(ApiKey, i16)],
-        security: &Security,
-    ) -> Result<Self> {
-        if group.is_empty() {
-            return Err(Error::usage(
-                "--group is empty; give the consumer group id, e.g. --group tweetpipe",
-            ));
-        }
-        if brokers.is_empty() {
-            return Err(Error::usage("--brokers (KAFKA_BROKERS) is empty; give HOST:PORT[,HOST:PORT…], e.g. 127.0.0.1:9092"));
-        }
+    ) -> Result<Self, Error> {
         let mut store = OffsetStore {
-            brokers: brokers.to_vec(),
+            cluster: cluster.clone(),
             group: group.to_string(),
-            timeout,
             member: Member::simple_consumer(),
             caps: caps.to_vec(),
-            security: security.clone(),
             coordinator: None,
         };
-        let deadline = Instant::now() + timeout;
-        let mut attempt = 0;
-        loop {
-            match find_coordinator(
-                &store.brokers,
-                &store.group,
-                &store.caps,
-                &store.security,
-                timeout,
-                deadline,
-            )
-            .await
-            {
-                Ok(conn) => {
-                    tracing::debug!(
-                        group,
-                        coordinator = conn.addr(),
-                        "found the group coordinator"
-                    );
-                    store.coordinator = Some(conn);
-                    return Ok(store);
-                }
-                Err(Failure::Fatal(e)) => return Err(e),
-                Err(Failure::Retry(why)) => {
-                    pause(
-                        &format!("finding the coordinator of group {group:?}"),
-                        timeout,
-                        deadline,
-                        &mut attempt,
-                        why,
-                    )
-                    .await?
-                }
-            }
-        }
-    }
-
-    /// The group id.
-    pub fn group(&self) -> &str {
-        &self.group
+        let what = format!("finding the coordinator of group {group:?}");
+        store.retrying(&what, Op::Find).await?;
+        Ok(store)
     }
 
     /// The committed offsets of `partitions` of `topic` (OffsetFetch). Only partitions that
     /// have a committed offset are in the map.
-    pub async fn fetch(&mut self, topic: &str, partitions: &[i32]) -> Result<BTreeMap<i32, i64>> {
+    pub(crate) async fn fetch(
+        &mut self,
+        topic: &str,
+        partitions: &[i32],
+    ) -> Result<BTreeMap<i32, i64>, Error> {
         if partitions.is_empty() {
             return Ok(BTreeMap::new());
         }
@@ -198,81 +117,67 @@ impl OffsetStore {
             "reading the committed offsets of group {:?} for topic {topic:?}",
             self.group
         );
-        let deadline = Instant::now() + self.timeout;
-        let mut attempt = 0;
-        loop {
-            let outcome = match self.ensure_coordinator(deadline).await {
-                Ok(()) => {
-                    let conn = self.coordinator.as_mut().expect("ensured");
-                    fetch_once(conn, &self.group, topic, partitions, left(deadline)).await
-                }
-                Err(f) => Err(f),
-            };
-            match outcome {
-                Ok(v) => return Ok(v),
-                Err(Failure::Fatal(e)) => return Err(e),
-                Err(Failure::Retry(why)) => {
-                    self.coordinator = None;
-                    pause(&what, self.timeout, deadline, &mut attempt, why).await?;
-                }
-            }
+        match self
+            .retrying(&what, Op::Fetch { topic, partitions })
+            .await?
+        {
+            Done::Fetched(offsets) => Ok(offsets),
+            _ => unreachable!("a fetch answers with offsets"),
         }
     }
 
     /// Commits `offsets` (partition → next offset to read) for `topic` (OffsetCommit). Every
     /// partition must be confirmed by the coordinator, or this fails.
-    pub async fn commit(&mut self, topic: &str, offsets: &BTreeMap<i32, i64>) -> Result<()> {
+    pub(crate) async fn commit(
+        &mut self,
+        topic: &str,
+        offsets: &BTreeMap<i32, i64>,
+    ) -> Result<(), Error> {
         if offsets.is_empty() {
             return Ok(());
         }
         if let Some((p, o)) = offsets.iter().find(|(_, o)| **o < 0) {
-            return Err(Error::runtime(format!("refusing to commit offset {o} for partition {p} of {topic:?}: offsets are never negative")));
+            return Err(Error::Unexpected(format!("refusing to commit offset {o} for partition {p} of {topic:?}: offsets are never negative")));
         }
         let what = format!(
             "committing offsets of group {:?} for topic {topic:?}",
             self.group
         );
-        let deadline = Instant::now() + self.timeout;
-        let mut attempt = 0;
+        self.retrying(&what, Op::Commit { topic, offsets }).await?;
+        Ok(())
+    }
+
+    /// Runs `op` on the coordinator, (re)discovering it first when needed; a retryable
+    /// failure drops the connection, waits (100 ms, doubling, at most 1 s) and tries again
+    /// until the cluster's time limit has passed.
+    async fn retrying(&mut self, what: &str, op: Op<'_>) -> Result<Done, Error> {
+        let limit = self.cluster.timeout;
+        let deadline = Instant::now() + limit;
+        let mut retry =
+            Retry::new(Duration::from_millis(100), Duration::from_secs(1)).until(deadline);
         loop {
-            let outcome = match self.ensure_coordinator(deadline).await {
-                Ok(()) => {
-                    let conn = self.coordinator.as_mut().expect("ensured");
-                    commit_once(
-                        conn,
-                        &self.group,
-                        &self.member,
-                        topic,
-                        offsets,
-                        left(deadline),
-                    )
-                    .await
-                }
-                Err(f) => Err(f),
-            };
-            match outcome {
-                Ok(()) => return Ok(()),
-                Err(Failure::Fatal(e)) => return Err(e),
-                Err(Failure::Retry(why)) => {
+            match self.once(&op, deadline).await {
+                Ok(done) => return Ok(done),
+                Err(e) if e.is_retryable() => {
                     self.coordinator = None;
-                    pause(&what, self.timeout, deadline, &mut attempt, why).await?;
+                    tracing::debug!(what, attempt = retry.attempts() + 1, error = %e, "retrying after rediscovering the coordinator");
+                    if !retry.wait().await {
+                        return Err(Error::GaveUp {
+                            what: what.to_string(),
+                            limit,
+                            attempts: retry.attempts(),
+                            last: Box::new(e),
+                        });
+                    }
                 }
+                Err(e) => return Err(e),
             }
         }
     }
 
-    /// Rediscovers the coordinator if the last connection failed.
-    async fn ensure_coordinator(&mut self, deadline: Instant) -> std::result::Result<(), Failure> {
+    async fn once(&mut self, op: &Op<'_>, deadline: Instant) -> Result<Done, Error> {
         if self.coordinator.is_none() {
-            let conn = find_coordinator(
-                &self.brokers,
-                &self.group,
-                &self.caps,
-                &self.security,
-                self.timeout,
-                deadline,
-            )
-            .await?;
+            let conn = find_coordinator(&self.cluster, &self.group, &self.caps, deadline).await?;
             tracing::debug!(
                 group = self.group,
                 coordinator = conn.addr(),
@@ -280,8 +185,41 @@ impl OffsetStore {
             );
             self.coordinator = Some(conn);
         }
-        Ok(())
+        let conn = self.coordinator.as_mut().expect("found above");
+        let limit = left(deadline);
+        match *op {
+            Op::Find => Ok(Done::Found),
+            Op::Fetch { topic, partitions } => {
+                fetch_once(conn, &self.group, topic, partitions, limit)
+                    .await
+                    .map(Done::Fetched)
+            }
+            Op::Commit { topic, offsets } => {
+                commit_once(conn, &self.group, &self.member, topic, offsets, limit)
+                    .await
+                    .map(|()| Done::Committed)
+            }
+        }
     }
+}
+
+/// What [`OffsetStore::retrying`] runs.
+enum Op<'a> {
+    Find,
+    Fetch {
+        topic: &'a str,
+        partitions: &'a [i32],
+    },
+    Commit {
+        topic: &'a str,
+        offsets: &'a BTreeMap<i32, i64>,
+    },
+}
+
+enum Done {
+    Found,
+    Fetched(BTreeMap<i32, i64>),
+    Committed,
 }
 
 /// Time left until `deadline`, at least a millisecond (so a last attempt fails by its own
@@ -292,85 +230,34 @@ fn left(deadline: Instant) -> Duration {
         .max(Duration::from_millis(1))
 }
 
-/// Waits before the next attempt (100 ms, doubling, at most 1 s), or fails when the deadline
-/// has passed or would pass during the wait.
-async fn pause(
-    what: &str,
-    timeout: Duration,
-    deadline: Instant,
-    attempt: &mut u32,
-    why: String,
-) -> Result<()> {
-    let wait = Duration::from_millis(100 * (1u64 << (*attempt).min(4))).min(Duration::from_secs(1));
-    *attempt += 1;
-    if Instant::now() + wait >= deadline {
-        let n = *attempt;
-        let plural = if n == 1 { "" } else { "s" };
-        return Err(Error::runtime(format!(
-            "{what}: gave up after {timeout:?} ({n} attempt{plural}); last error: {why}"
-        )));
-    }
-    tracing::debug!(what, attempt = *attempt, error = %why, "retrying after rediscovering the coordinator");
-    tokio::time::sleep(wait).await;
-    Ok(())
-}
-
-/// Classifies an error code of a coordinator response; `None` for no error.
-fn classify(code: i16, context: impl FnOnce() -> String) -> Option<Failure> {
-    let err = ResponseError::try_from_code(code)?;
-    if REDISCOVER.contains(&err) {
-        return Some(Failure::Retry(format!(
-            "{}: {}",
-            context(),
-            error_name(code)
-        )));
-    }
-    Some(Failure::Fatal(Error::runtime(format!(
-        "{}: {}",
-        context(),
-        error_name(code)
-    ))))
+/// An exchange with `conn` that failed on the way.
+fn request_error(what: String) -> impl FnOnce(RequestError) -> Error {
+    move |source| Error::Request { what, source }
 }
 
 /// FindCoordinator through the first reachable bootstrap broker, then a connection to the
 /// coordinator (the same connection when the bootstrap broker is the coordinator).
 async fn find_coordinator(
-    brokers: &[String],
+    cluster: &Cluster,
     group: &str,
     caps: &[(ApiKey, i16)],
-    security: &Security,
-    timeout: Duration,
     deadline: Instant,
-) -> std::result::Result<Connection, Failure> {
-    let connect = |addr: String| async move {
-        let mut c = Connection::connect(&addr, timeout.min(left(deadline)), security).await?;
+) -> Result<Connection, Error> {
+    let timeout = cluster.timeout.min(left(deadline));
+    let capped = |mut c: Connection| {
         for &(key, max) in caps {
             c.cap_version(key, max);
         }
-        Ok::<_, RequestError>(c)
+        c
     };
-    let mut boot = None;
-    let mut failures = Vec::new();
-    for b in brokers {
-        match connect(b.clone()).await {
-            Ok(c) => {
-                boot = Some(c);
-                break;
-            }
-            Err(RequestError::Connection(m)) => failures.push(m),
-            Err(e @ RequestError::Protocol(_)) => return Err(e.into()),
-        }
-    }
-    let Some(mut boot) = boot else {
-        return Err(Failure::Retry(format!(
-            "cannot reach Kafka at {} ({}): {}. {}",
-            brokers.join(","),
-            security.describe(),
-            failures.join("; "),
-            security.hint()
-        )));
-    };
-    let version = boot.version::<FindCoordinatorRequest>()?;
+    let mut boot = capped(connect_any(&cluster.brokers, timeout, &cluster.security).await?);
+    let what = format!(
+        "finding the coordinator of group {group:?} via {}",
+        boot.addr()
+    );
+    let version = boot
+        .version::<FindCoordinatorRequest>()
+        .map_err(request_error(what.clone()))?;
     let mut req = FindCoordinatorRequest::default();
     if version >= 1 {
         req.key_type = 0; // group
@@ -380,7 +267,10 @@ async fn find_coordinator(
     } else {
         req.key = StrBytes::from_string(group.to_string());
     }
-    let resp = boot.request_within(&req, left(deadline)).await?;
+    let resp = boot
+        .request_within(&req, left(deadline))
+        .await
+        .map_err(request_error(what.clone()))?;
     let (code, message, host, port) = if version >= 4 {
         let Some(c) = resp
             .coordinators
@@ -388,10 +278,12 @@ async fn find_coordinator(
             .find(|c| c.key.as_str() == group)
             .or(resp.coordinators.first())
         else {
-            return Err(Failure::Retry(format!(
-                "broker {} answered FindCoordinator without a coordinator",
-                boot.addr()
-            )));
+            // Retryable like COORDINATOR_NOT_AVAILABLE: the broker may know one shortly.
+            return Err(Error::Broker {
+                what,
+                code: ResponseError::CoordinatorNotAvailable.code(),
+                message: Some("the answer names no coordinator".into()),
+            });
         };
         (
             c.error_code,
@@ -407,26 +299,57 @@ async fn find_coordinator(
             resp.port,
         )
     };
-    if code != 0 {
-        let detail = message.map(|m| format!(" ({m})")).unwrap_or_default();
-        return Err(match ResponseError::try_from_code(code) {
-            Some(ResponseError::InvalidGroupId) => Failure::Fatal(Error::usage(format!(
-                "--group {group:?} is not a valid consumer group id{detail}"
-            ))),
-            _ => classify(code, || {
-                format!(
-                    "finding the coordinator of group {group:?} via {}",
-                    boot.addr()
-                )
+    let message = message.map(|m| m.to_string());
+    match ResponseError::try_from_code(code) {
+        None => {}
+        Some(ResponseError::InvalidGroupId) => {
+            return Err(Error::InvalidGroup {
+                group: group.to_string(),
+                message,
             })
-            .expect("code is not 0"),
-        });
+        }
+        Some(_) => {
+            return Err(Error::Broker {
+                what,
+                code,
+                message,
+            })
+        }
     }
     let addr = format!("{host}:{port}");
     if addr == boot.addr() {
         return Ok(boot);
     }
-    Ok(connect(addr).await?)
+    Connection::connect(
+        &addr,
+        cluster.timeout.min(left(deadline)),
+        &cluster.security,
+    )
+    .await
+    .map(capped)
+    .map_err(request_error(format!(
+        "connecting to the coordinator of group {group:?} at {addr}"
+    )))
+}
+
+/// Per-partition error codes of an answer, as one error: the first code that retrying will
+/// not fix decides, else the first that it may.
+fn partition_errors(what: String, rows: &[(i32, i16)]) -> Option<Error> {
+    let failed: Vec<&(i32, i16)> = rows.iter().filter(|(_, c)| *c != 0).collect();
+    let &&(_, code) = failed
+        .iter()
+        .find(|(_, c)| !retryable_code(*c))
+        .or(failed.first())?;
+    let list = failed
+        .iter()
+        .map(|(p, c)| format!("partition {p}: {}", error_name(*c)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(Error::Broker {
+        what,
+        code,
+        message: Some(list),
+    })
 }
 
 async fn fetch_once(
@@ -435,8 +358,14 @@ async fn fetch_once(
     topic: &str,
     partitions: &[i32],
     limit: Duration,
-) -> std::result::Result<BTreeMap<i32, i64>, Failure> {
-    let version = conn.version::<OffsetFetchRequest>()?;
+) -> Result<BTreeMap<i32, i64>, Error> {
+    let what = format!(
+        "reading the committed offsets of group {group:?} for topic {topic:?} from {}",
+        conn.addr()
+    );
+    let version = conn
+        .version::<OffsetFetchRequest>()
+        .map_err(request_error(what.clone()))?;
     let name = TopicName(StrBytes::from_string(topic.to_string()));
     let mut req = OffsetFetchRequest::default();
     // Version 8 moved the fields into a per-group list (one request can ask for many groups).
@@ -454,25 +383,27 @@ async fn fetch_once(
             .with_name(name)
             .with_partition_indexes(partitions.to_vec())]);
     }
-    let resp = conn.request_within(&req, limit).await?;
-    let context = || {
-        format!(
-            "reading the committed offsets of group {group:?} from {}",
-            conn.addr()
-        )
+    let resp = conn
+        .request_within(&req, limit)
+        .await
+        .map_err(request_error(what.clone()))?;
+    let top_error = |code: i16| {
+        (code != 0).then(|| Error::Broker {
+            what: what.clone(),
+            code,
+            message: None,
+        })
     };
-
     // (partition, committed offset, error code) for our topic, whatever the version.
     let mut rows: Vec<(i32, i64, i16)> = Vec::new();
     if version >= 8 {
         let Some(g) = resp.groups.iter().find(|g| g.group_id.0.as_str() == group) else {
-            return Err(Failure::Fatal(Error::runtime(format!(
-                "{}: the answer has no entry for the group",
-                context()
-            ))));
+            return Err(Error::Unexpected(format!(
+                "{what}: the answer has no entry for the group"
+            )));
         };
-        if let Some(f) = classify(g.error_code, context) {
-            return Err(f);
+        if let Some(e) = top_error(g.error_code) {
+            return Err(e);
         }
         for t in g.topics.iter().filter(|t| t.name.0.as_str() == topic) {
             rows.extend(
@@ -482,8 +413,8 @@ async fn fetch_once(
             );
         }
     } else {
-        if let Some(f) = classify(resp.error_code, context) {
-            return Err(f);
+        if let Some(e) = top_error(resp.error_code) {
+            return Err(e);
         }
         for t in resp.topics.iter().filter(|t| t.name.0.as_str() == topic) {
             rows.extend(
@@ -493,38 +424,21 @@ async fn fetch_once(
             );
         }
     }
-    let mut out = BTreeMap::new();
-    let mut retry = Vec::new();
-    let mut fatal = Vec::new();
-    for &p in partitions {
-        let Some(&(_, offset, code)) = rows.iter().find(|r| r.0 == p) else {
-            fatal.push(format!("partition {p}: missing from the answer"));
-            continue;
-        };
-        match classify(code, || format!("partition {p}")) {
-            None if offset >= 0 => {
-                out.insert(p, offset);
-            }
-            None => {} // -1: nothing committed
-            Some(Failure::Retry(m)) => retry.push(m),
-            Some(Failure::Fatal(e)) => fatal.push(e.to_string()),
-        }
-    }
-    if !fatal.is_empty() {
-        return Err(Failure::Fatal(Error::runtime(format!(
-            "{} for topic {topic:?}: {}",
-            context(),
-            fatal.join(", ")
-        ))));
-    }
-    if !retry.is_empty() {
-        return Err(Failure::Retry(format!(
-            "{} for topic {topic:?}: {}",
-            context(),
-            retry.join(", ")
+    if let Some(p) = partitions.iter().find(|p| !rows.iter().any(|r| r.0 == **p)) {
+        return Err(Error::Unexpected(format!(
+            "{what}: partition {p} is missing from the answer"
         )));
     }
-    Ok(out)
+    let codes: Vec<(i32, i16)> = rows.iter().map(|r| (r.0, r.2)).collect();
+    if let Some(e) = partition_errors(what, &codes) {
+        return Err(e);
+    }
+    // -1: nothing committed.
+    Ok(rows
+        .into_iter()
+        .filter(|r| partitions.contains(&r.0) && r.1 >= 0)
+        .map(|r| (r.0, r.1))
+        .collect())
 }
 
 async fn commit_once(
@@ -534,7 +448,11 @@ async fn commit_once(
     topic: &str,
     offsets: &BTreeMap<i32, i64>,
     limit: Duration,
-) -> std::result::Result<(), Failure> {
+) -> Result<(), Error> {
+    let what = format!(
+        "committing offsets of group {group:?} for topic {topic:?} to {}",
+        conn.addr()
+    );
     // Fields that some versions lack keep their defaults, which every version accepts:
     // retention_time_ms -1 (v2-4: the broker's retention), committed_leader_epoch -1 (v6+:
     // unknown), group_instance_id None (v7+: not a static member).
@@ -554,8 +472,10 @@ async fn commit_once(
                     })
                     .collect(),
             )]);
-    let resp = conn.request_within(&req, limit).await?;
-    let context = || format!("committing offsets of group {group:?} to {}", conn.addr());
+    let resp = conn
+        .request_within(&req, limit)
+        .await
+        .map_err(request_error(what.clone()))?;
     let rows: Vec<(i32, i16)> = resp
         .topics
         .iter()
@@ -566,47 +486,32 @@ async fn commit_once(
                 .map(|p| (p.partition_index, p.error_code))
         })
         .collect();
-    let mut retry = Vec::new();
-    let mut fatal = Vec::new();
-    for &p in offsets.keys() {
-        let Some(&(_, code)) = rows.iter().find(|r| r.0 == p) else {
-            fatal.push(format!(
-                "partition {p}: not confirmed (missing from the answer)"
-            ));
-            continue;
-        };
-        match classify(code, || format!("partition {p}")) {
-            None => {}
-            Some(Failure::Retry(m)) => retry.push(m),
-            Some(Failure::Fatal(e)) => fatal.push(e.to_string()),
-        }
-    }
-    if !fatal.is_empty() {
-        let mut msg = format!("{} for topic {topic:?}: {}", context(), fatal.join(", "));
-        let member_trouble = rows.iter().any(|(_, c)| {
-            matches!(
-                ResponseError::try_from_code(*c),
-                Some(
-                    ResponseError::UnknownMemberId
-                        | ResponseError::IllegalGeneration
-                        | ResponseError::RebalanceInProgress
-                )
-            )
-        });
-        if member_trouble && member.generation_id < 0 {
-            msg.push_str(&format!(
-                ". We commit as a simple consumer, which Kafka refuses while group {group:?} has active members: \
-                 another consumer is subscribed with this group id. Stop it, or use a different --group"
-            ));
-        }
-        return Err(Failure::Fatal(Error::runtime(msg)));
-    }
-    if !retry.is_empty() {
-        return Err(Failure::Retry(format!(
-            "{} for topic {topic:?}: {}",
-            context(),
-            retry.join(", ")
+    if let Some(p) = offsets.keys().find(|p| !rows.iter().any(|r| r.0 == **p)) {
+        return Err(Error::Unexpected(format!(
+            "{what}: partition {p} was not confirmed (missing from the answer)"
         )));
     }
-    Ok(())
+    let member_trouble = rows.iter().any(|(_, c)| {
+        matches!(
+            ResponseError::try_from_code(*c),
+            Some(
+                ResponseError::UnknownMemberId
+                    | ResponseError::IllegalGeneration
+                    | ResponseError::RebalanceInProgress
+            )
+        )
+    });
+    let what = if member_trouble && member.generation_id < 0 {
+        format!(
+            "{what} (we commit as a simple consumer, which Kafka refuses while group {group:?} \
+             has active members: another consumer is subscribed with this group id; stop it, \
+             or consume under another group)"
+        )
+    } else {
+        what
+    };
+    match partition_errors(what, &rows) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }

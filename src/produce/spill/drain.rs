@@ -21,7 +21,7 @@ use crate::produce::channel::Sender;
 use crate::produce::stats::Stats;
 
 /// One drained segment's count of acknowledgements.
-pub struct Ticket {
+pub(crate) struct Ticket {
     spill: Arc<Spill>,
     segment: Sealed,
     total: u64,
@@ -38,7 +38,7 @@ impl std::fmt::Debug for Ticket {
 impl Ticket {
     /// One record of this segment is safe elsewhere (in Kafka, or in a newer segment).
     /// `delivered`: it reached Kafka (counted as drained).
-    pub fn ack(&self, delivered: bool) {
+    pub(crate) fn ack(&self, delivered: bool) {
         if delivered {
             Stats::add(&self.stats.drained, 1);
         }
@@ -49,7 +49,7 @@ impl Ticket {
 }
 
 /// Runs until `stop` turns true or the channel closes.
-pub async fn run(
+pub(crate) async fn run(
     spill: Arc<Spill>,
     tx: Sender,
     stats: Arc<Stats>,

@@ -12,14 +12,14 @@
 //! Durability, stated once: a record counted as spilled has been written to the segment file
 //! with one `write` call, so a crash of tweetpipe (even SIGKILL) loses nothing spilled; the
 //! operating system's page cache holds it. A power cut or kernel crash can lose what was
-//! spilled since the last fsync, at most `--spill-fsync-interval` (1 s by default); a segment is
+//! spilled since the last fsync, at most the fsync interval (1 s by default); a segment is
 //! also fsynced when it is sealed. Records are delivered at least once: a segment deleted just
 //! before a power cut can come back, and records drained but not yet acknowledged when tweetpipe
 //! stops are sent again by the next run.
 
-pub mod drain;
-pub mod segment;
-pub mod store;
+pub(crate) mod drain;
+pub(crate) mod segment;
+pub(crate) mod store;
 
-pub use drain::Ticket;
-pub use store::{Spill, SpillConfig};
+pub(crate) use drain::Ticket;
+pub(crate) use store::{Error, Offered, Spill, SpillConfig};

@@ -25,25 +25,25 @@ use crate::produce::record::RawRecord;
 pub const MAGIC: &[u8; 8] = b"TPSPILL1";
 
 /// Framing bytes before a record's body.
-pub const RECORD_HEADER: usize = 8;
+pub(crate) const RECORD_HEADER: usize = 8;
 
 /// Body bytes before the key.
 const BODY_HEADER: usize = 12;
 
 /// A body longer than this is not something we wrote (records are bounded by
 /// `--max-record-bytes`, at most a few MiB): the length field itself is corrupt.
-pub const MAX_BODY: usize = 256 * 1024 * 1024;
+pub(crate) const MAX_BODY: usize = 256 * 1024 * 1024;
 
 /// Bytes `record` takes in a segment.
-pub fn encoded_len(record: &RawRecord) -> usize {
+pub(crate) fn encoded_len(record: &RawRecord) -> usize {
     RECORD_HEADER + BODY_HEADER + record.key.as_ref().map_or(0, Bytes::len) + record.value.len()
 }
 
 /// Appends `record`, framed, to `out`.
-pub fn encode(record: &RawRecord, out: &mut Vec<u8>) {
+pub(crate) fn encode(record: &RawRecord, out: &mut Vec<u8>) {
     let start = out.len();
     out.extend_from_slice(&[0; RECORD_HEADER]);
-    out.extend_from_slice(&record.received.timestamp_micros().to_le_bytes());
+    out.extend_from_slice(&record.timestamp.timestamp_micros().to_le_bytes());
     match &record.key {
         Some(k) => {
             out.extend_from_slice(&(k.len() as i32).to_le_bytes());
@@ -61,7 +61,7 @@ pub fn encode(record: &RawRecord, out: &mut Vec<u8>) {
 
 /// What reading a segment found.
 #[derive(Debug, Default)]
-pub struct Scan {
+pub(crate) struct Scan {
     pub records: Vec<RawRecord>,
     /// Bytes of the segment that hold intact records (magic included).
     pub valid_len: usize,
@@ -70,14 +70,14 @@ pub struct Scan {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Corruption {
+pub(crate) struct Corruption {
     /// Byte offset in the segment where the bad record starts.
     pub offset: usize,
     pub reason: String,
 }
 
 /// Reads every intact record of a segment. Never panics, whatever `data` holds.
-pub fn decode(data: Bytes) -> Scan {
+pub(crate) fn decode(data: Bytes) -> Scan {
     let mut scan = Scan::default();
     if data.len() < MAGIC.len() || &data[..MAGIC.len()] != MAGIC {
         // An empty file is a segment created just before a crash: nothing lost.
@@ -177,7 +177,7 @@ mod tests {
     }
 
     fn same(a: &RawRecord, b: &RawRecord) -> bool {
-        a.key == b.key && a.value == b.value && a.received == b.received
+        a.key == b.key && a.value == b.value && a.timestamp == b.timestamp
     }
 
     #[test]

@@ -7,9 +7,12 @@
 //!
 //! Appends happen on the stream reader's task, so they must never wait on anything slow: one
 //! `write` per record into the page cache (a few microseconds), no fsync on this path (a
-//! background task does that every `--spill-fsync-interval`), and a std mutex held only for
-//! the write. At the bound (`--spill-max-bytes`) or on a write error (disk full), the newest
-//! record is dropped, counted and reported: what is already spilled is never given up for it.
+//! background task does that every fsync interval), and a std mutex held only for the write.
+//! At the size bound or on a write error (disk full), the newest record is dropped, counted
+//! and reported: what is already spilled is never given up for it.
+//!
+//! The spill is a durable queue and nothing more: whether a record goes to the channel or
+//! here is the intake's decision.
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
@@ -17,35 +20,34 @@ use std::io::Write;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::Notify;
 
 use super::segment;
-use crate::error::{Error, Result};
-use crate::produce::channel::Sender;
+use crate::logging::{Every, QUIET};
 use crate::produce::record::RawRecord;
 use crate::produce::stats::Stats;
 
 #[derive(Debug, Clone)]
-pub struct SpillConfig {
-    pub dir: PathBuf,
+pub(crate) struct SpillConfig {
+    pub(crate) dir: PathBuf,
     /// Bytes of segment files on disk at most.
-    pub max_bytes: u64,
+    pub(crate) max_bytes: u64,
     /// A segment is sealed once it holds this many bytes.
-    pub segment_bytes: u64,
-    pub fsync_interval: Duration,
+    pub(crate) segment_bytes: u64,
+    pub(crate) fsync_interval: Duration,
 }
 
 /// A sealed segment on its way through the drain.
 #[derive(Debug)]
-pub struct Sealed {
-    pub id: u64,
-    pub path: PathBuf,
+pub(crate) struct Sealed {
+    pub(crate) id: u64,
+    pub(crate) path: PathBuf,
     /// Bytes on disk (the size bound counts these until the file is deleted).
-    pub bytes: u64,
+    pub(crate) bytes: u64,
     /// Sealed by this run (fsync before reading it back) or left by a previous one.
-    pub from_this_run: bool,
+    pub(crate) from_this_run: bool,
 }
 
 struct Active {
@@ -64,14 +66,11 @@ struct Inner {
     on_disk: u64,
     /// Segments handed to the drain and not yet deleted.
     in_drain: usize,
-    /// When the last "spilling" notice was logged (one per episode, at most every 5 s).
-    last_spill_log: Option<Instant>,
     buf: Vec<u8>,
-    last_drop_log: Option<Instant>,
-    drops_since_log: u64,
+    dropping: Every,
 }
 
-pub struct Spill {
+pub(crate) struct Spill {
     cfg: SpillConfig,
     inner: Mutex<Inner>,
     stats: Arc<Stats>,
@@ -80,33 +79,49 @@ pub struct Spill {
     _lock: File,
 }
 
-/// Where a live record went.
+/// Whether a record was kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Offered {
-    Channel,
+pub(crate) enum Offered {
     Spilled,
     Dropped,
+}
+
+/// Why the spill directory cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Error {
+    #[error("spill directory {}: cannot {what}", .dir.display())]
+    Unusable {
+        dir: PathBuf,
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("spill directory {} is in use by another tweetpipe produce", .dir.display())]
+    Locked { dir: PathBuf },
+}
+
+impl crate::error::Classify for Error {
+    fn kind(&self) -> crate::error::Kind {
+        crate::error::Kind::Usage
+    }
 }
 
 impl Spill {
     /// Opens (creating it if needed) and locks the spill directory, and finds the segments a
     /// previous run left.
-    pub fn open(cfg: SpillConfig, stats: Arc<Stats>) -> Result<Arc<Spill>> {
+    pub(crate) fn open(cfg: SpillConfig, stats: Arc<Stats>) -> Result<Arc<Spill>, Error> {
         let dir = &cfg.dir;
-        std::fs::create_dir_all(dir).map_err(|e| {
-            Error::usage(format!(
-                "--spill-dir {}: cannot create it ({e}); give a writable directory",
-                dir.display()
-            ))
-        })?;
+        let unusable = |what| {
+            move |source| Error::Unusable {
+                dir: dir.clone(),
+                what,
+                source,
+            }
+        };
+        std::fs::create_dir_all(dir).map_err(unusable("create it"))?;
         let lock = lock_dir(dir)?;
         let mut found: Vec<(u64, PathBuf, u64)> = Vec::new();
-        let entries = std::fs::read_dir(dir).map_err(|e| {
-            Error::usage(format!(
-                "--spill-dir {}: cannot list it ({e})",
-                dir.display()
-            ))
-        })?;
+        let entries = std::fs::read_dir(dir).map_err(unusable("list it"))?;
         for entry in entries.flatten() {
             let path = entry.path();
             let Some(id) = path
@@ -127,7 +142,7 @@ impl Spill {
             tracing::warn!(
                 dir = %dir.display(),
                 segments = found.len(),
-                mb = format!("{:.1}", on_disk as f64 / 1e6),
+                mb = on_disk as f64 / 1e6,
                 "found spilled records from a previous run; delivering them first"
             );
         }
@@ -145,15 +160,13 @@ impl Spill {
             .store(on_disk, std::sync::atomic::Ordering::Relaxed);
         Ok(Arc::new(Spill {
             inner: Mutex::new(Inner {
-                last_spill_log: None,
                 sealed,
                 active: None,
                 next_id,
                 on_disk,
                 in_drain: 0,
                 buf: Vec::new(),
-                last_drop_log: None,
-                drops_since_log: 0,
+                dropping: Every::new(QUIET),
             }),
             cfg,
             stats,
@@ -162,7 +175,7 @@ impl Spill {
         }))
     }
 
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.cfg.dir
     }
 
@@ -172,42 +185,17 @@ impl Spill {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The live path: to the channel when it has room, else to the spill. Never waits.
-    ///
-    /// Live records take the channel whenever there is room, alongside the drain, rather than
-    /// queueing behind the spill: a burst that filled the channel for a moment must not send
-    /// the rest of the stream through the disk. While the drain is waiting for room, the
-    /// channel has none to give, so live records go to the spill then, behind what is there.
-    pub fn offer_live(&self, sender: &Sender, record: RawRecord) -> Offered {
-        let back = match sender.try_send(record) {
-            Ok(()) => return Offered::Channel,
-            Err(back) => back,
-        };
-        let mut inner = self.lock();
-        let quiet = inner
-            .last_spill_log
-            .is_none_or(|t| t.elapsed() >= Duration::from_secs(5));
-        if quiet {
-            tracing::warn!(
-                dir = %self.cfg.dir.display(),
-                spilled_so_far = Stats::get(&self.stats.spilled),
-                "channel full: Kafka is not keeping up; spilling live records to disk"
-            );
-        }
-        inner.last_spill_log = Some(Instant::now());
-        self.append_locked(&mut inner, &back)
-    }
-
-    /// Writes `record` to the spill (a batch the producer gave up on, or the channel's content
-    /// at shutdown). `Dropped` when the bound or a write error stopped it.
-    pub fn append(&self, record: &RawRecord) -> Offered {
+    /// Writes `record` to the spill (a live record the channel had no room for, a batch the
+    /// producer gave up on, or the channel's content at shutdown). `Dropped` when the bound or
+    /// a write error stopped it. Never waits on anything but the write.
+    pub(crate) fn append(&self, record: &RawRecord) -> Offered {
         let mut inner = self.lock();
         self.append_locked(&mut inner, record)
     }
 
     /// Like [`Spill::append`], for a record that may have come from the spill: once it is in
     /// a newer segment, its old segment no longer needs it.
-    pub fn keep(&self, record: &RawRecord) -> Offered {
+    pub(crate) fn keep(&self, record: &RawRecord) -> Offered {
         let offered = self.append(record);
         if offered == Offered::Spilled {
             if let Some(t) = &record.spill {
@@ -220,7 +208,7 @@ impl Spill {
     fn append_locked(&self, inner: &mut Inner, record: &RawRecord) -> Offered {
         let len = segment::encoded_len(record) as u64;
         if inner.on_disk + len > self.cfg.max_bytes {
-            self.dropped(inner, "the spill is full (--spill-max-bytes)", None);
+            self.dropped(inner, "the spill is full (its size bound)", None);
             return Offered::Dropped;
         }
         if let Err(e) = self.write_locked(inner, record) {
@@ -305,29 +293,23 @@ impl Spill {
 
     fn dropped(&self, inner: &mut Inner, why: &str, error: Option<std::io::Error>) {
         Stats::add(&self.stats.dropped, 1);
-        inner.drops_since_log += 1;
-        let due = inner
-            .last_drop_log
-            .is_none_or(|t| t.elapsed() >= Duration::from_secs(5));
-        if due {
+        if let Some(n) = inner.dropping.tick() {
             let error = error.map(|e| e.to_string()).unwrap_or_default();
             tracing::error!(
                 dir = %self.cfg.dir.display(),
-                spill_mb = format!("{:.1}", inner.on_disk as f64 / 1e6),
-                max_mb = format!("{:.1}", self.cfg.max_bytes as f64 / 1e6),
-                dropped_since_last_report = inner.drops_since_log,
+                spill_mb = inner.on_disk as f64 / 1e6,
+                max_mb = self.cfg.max_bytes as f64 / 1e6,
+                dropped_since_last_report = n,
                 dropped_total = Stats::get(&self.stats.dropped),
                 %error,
-                "{why}: dropping the newest live records (what is spilled is kept); raise --spill-max-bytes, free disk space, or check the brokers"
+                "{why}: dropping the newest live records (what is spilled is kept); raise the spill's bound, free disk space, or check the brokers"
             );
-            inner.last_drop_log = Some(Instant::now());
-            inner.drops_since_log = 0;
         }
     }
 
     /// The next segment for the drain, oldest first: a sealed one, else the active one sealed
     /// now. `None` when the spill is empty.
-    pub fn next_for_drain(&self) -> Option<Sealed> {
+    pub(crate) fn next_for_drain(&self) -> Option<Sealed> {
         let mut inner = self.lock();
         if inner.sealed.is_empty() {
             self.seal_active(&mut inner);
@@ -342,7 +324,7 @@ impl Spill {
     }
 
     /// Every record of `segment` was acknowledged (or spilled again): delete it.
-    pub fn segment_done(&self, segment: &Sealed) {
+    pub(crate) fn segment_done(&self, segment: &Sealed) {
         if let Err(e) = std::fs::remove_file(&segment.path) {
             tracing::error!(path = %segment.path.display(), "cannot delete a delivered spill segment: {e}; delete it by hand, or its records will be sent again by the next run");
         }
@@ -356,13 +338,13 @@ impl Spill {
 
     /// A segment the drain gave up on (unreadable): it stays on disk, out of the count of
     /// segments in flight.
-    pub fn segment_abandoned(&self, _segment: &Sealed) {
+    pub(crate) fn segment_abandoned(&self, _segment: &Sealed) {
         let mut inner = self.lock();
         inner.in_drain = inner.in_drain.saturating_sub(1);
     }
 
     /// Nothing spilled is waiting or in flight.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         let inner = self.lock();
         inner.sealed.is_empty()
             && inner.in_drain == 0
@@ -370,12 +352,12 @@ impl Spill {
     }
 
     /// Bytes of segment files on disk.
-    pub fn bytes_on_disk(&self) -> u64 {
+    pub(crate) fn bytes_on_disk(&self) -> u64 {
         self.lock().on_disk
     }
 
     /// fsyncs the active segment every `--spill-fsync-interval`, off the reader's task.
-    pub fn spawn_fsync(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+    pub(crate) fn spawn_fsync(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let this = Arc::clone(self);
         tokio::spawn(async move {
             let mut tick =
@@ -395,7 +377,7 @@ impl Spill {
     }
 
     /// Flushes the active segment to stable storage now (at exit).
-    pub fn sync_now(&self) {
+    pub(crate) fn sync_now(&self) {
         let inner = self.lock();
         if let Some(a) = &inner.active {
             let _ = a.file.sync_data();
@@ -404,26 +386,24 @@ impl Spill {
 }
 
 /// Holds an exclusive `flock` on `dir/LOCK` for the life of the process.
-fn lock_dir(dir: &Path) -> Result<File> {
+fn lock_dir(dir: &Path) -> Result<File, Error> {
     let path = dir.join("LOCK");
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|e| {
-            Error::usage(format!(
-                "--spill-dir {}: cannot create its LOCK file ({e}); give a writable directory",
-                dir.display()
-            ))
+        .map_err(|source| Error::Unusable {
+            dir: dir.to_path_buf(),
+            what: "create its LOCK file",
+            source,
         })?;
     // SAFETY: flock on a file descriptor we own; no memory is involved.
     let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     if rc != 0 {
-        return Err(Error::usage(format!(
-            "--spill-dir {} is in use by another tweetpipe produce; give each producer its own --spill-dir",
-            dir.display()
-        )));
+        return Err(Error::Locked {
+            dir: dir.to_path_buf(),
+        });
     }
     Ok(file)
 }

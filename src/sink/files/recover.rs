@@ -1,7 +1,7 @@
 //! Start-up recovery of the output directory after a crash.
 //!
 //! Only `.inprogress` files can hold records past the committed offsets (see the module doc
-//! of [`crate::sink`]). Each is read back: a torn last line (the process died mid-write) is cut
+//! of [`super`]). Each is read back: a torn last line (the process died mid-write) is cut
 //! off, and the highest Kafka offset per partition found in the file is returned, so the
 //! consumer resumes after what is already written instead of writing it again.
 
@@ -11,19 +11,20 @@ use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use super::IN_PROGRESS;
+use crate::sink::line::kafka_position;
 
 #[derive(Debug, Default)]
-pub struct Recovered {
+pub(crate) struct Recovered {
     /// Highest offset written per partition, over all in-progress files.
-    pub written: BTreeMap<i32, i64>,
+    pub(crate) written: BTreeMap<i32, i64>,
     /// The in-progress files found (to be finalized once their offsets are committed).
-    pub files: Vec<PathBuf>,
+    pub(crate) files: Vec<PathBuf>,
     /// Files whose torn tail was cut: (file, bytes removed).
-    pub truncated: Vec<(PathBuf, u64)>,
-    pub lines: u64,
+    pub(crate) truncated: Vec<(PathBuf, u64)>,
+    pub(crate) lines: u64,
 }
 
-pub fn recover(dir: &Path) -> std::io::Result<Recovered> {
+pub(crate) fn recover(dir: &Path) -> std::io::Result<Recovered> {
     let mut rec = Recovered::default();
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -59,16 +60,6 @@ pub fn recover(dir: &Path) -> std::io::Result<Recovered> {
         rec.files.push(path);
     }
     Ok(rec)
-}
-
-/// Every line we write ends with `"kafka":{"partition":P,"offset":O}}`.
-pub fn kafka_position(line: &[u8]) -> Option<(i32, i64)> {
-    const TAG: &[u8] = b"\"kafka\":{\"partition\":";
-    let at = memchr::memmem::rfind(line, TAG)? + TAG.len();
-    let rest = std::str::from_utf8(&line[at..]).ok()?;
-    let (p, rest) = rest.split_once(",\"offset\":")?;
-    let o: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-    Some((p.parse().ok()?, o.parse().ok()?))
 }
 
 #[cfg(test)]

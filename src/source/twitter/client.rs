@@ -19,7 +19,6 @@ use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_AL
 
 use super::credentials::{BearerToken, Credentials};
 use super::oauth;
-use crate::error::{Error, Result};
 
 /// RFC 3986 unreserved characters stay; everything else is percent-encoded (OAuth's rule).
 const OAUTH_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
@@ -30,12 +29,12 @@ const OAUTH_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
 
 /// The filter parameters, as `statuses/filter` names them.
 #[derive(Debug, Clone, Default)]
-pub struct Filter {
-    pub track: Option<String>,
-    pub follow: Option<String>,
-    pub locations: Option<String>,
-    pub language: Option<String>,
-    pub delimited_length: bool,
+pub(crate) struct Filter {
+    pub(crate) track: Option<String>,
+    pub(crate) follow: Option<String>,
+    pub(crate) locations: Option<String>,
+    pub(crate) language: Option<String>,
+    pub(crate) delimited_length: bool,
 }
 
 impl Filter {
@@ -68,10 +67,10 @@ impl Filter {
 /// What the v2 stream is asked to include with each tweet (`expansions`, `tweet.fields`,
 /// `user.fields`), comma separated as the API takes them.
 #[derive(Debug, Clone, Default)]
-pub struct V2Fields {
-    pub expansions: String,
-    pub tweet_fields: String,
-    pub user_fields: String,
+pub(crate) struct V2Fields {
+    pub(crate) expansions: String,
+    pub(crate) tweet_fields: String,
+    pub(crate) user_fields: String,
 }
 
 impl V2Fields {
@@ -112,16 +111,16 @@ enum Auth {
     },
 }
 
-pub struct StreamClient {
+pub(crate) struct StreamClient {
     http: HttpClient,
     uri: Uri,
     auth: Auth,
 }
 
-pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// Our hyper client: never pooled, TCP_NODELAY and keep-alive probes on, a connect timeout.
-pub fn http_client() -> HttpClient {
+pub(crate) fn http_client() -> HttpClient {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_connect_timeout(Some(Duration::from_secs(10)));
@@ -137,31 +136,8 @@ pub fn http_client() -> HttpClient {
         .build(tls)
 }
 
-/// Parses `--stream-url`: an `http(s)://` URL with a host. `example` shows a good one.
-pub fn parse_url(stream_url: &str, example: &str) -> Result<Uri> {
-    let uri: Uri = stream_url.parse().map_err(|e| {
-        Error::usage(format!(
-            "--stream-url {stream_url:?} is not a URL ({e}); give e.g. {example}"
-        ))
-    })?;
-    match uri.scheme_str() {
-        Some("http") | Some("https") => {}
-        _ => {
-            return Err(Error::usage(format!(
-                "--stream-url {stream_url:?} must start with https:// (or http:// for a local server or proxy)"
-            )))
-        }
-    }
-    if uri.authority().is_none() {
-        return Err(Error::usage(format!(
-            "--stream-url {stream_url:?} has no host"
-        )));
-    }
-    Ok(uri)
-}
-
 /// `pairs` as a query string, percent-encoded (RFC 3986 unreserved characters stay).
-pub fn query_string(pairs: &[(String, String)]) -> String {
+pub(crate) fn query_string(pairs: &[(String, String)]) -> String {
     pairs
         .iter()
         .map(|(k, v)| {
@@ -176,9 +152,8 @@ pub fn query_string(pairs: &[(String, String)]) -> String {
 }
 
 impl StreamClient {
-    /// The v2 filtered stream at `stream_url` (`…/2/tweets/search/stream`).
-    pub fn new_v2(stream_url: &str, fields: &V2Fields, token: BearerToken) -> Result<Self> {
-        let uri = parse_url(stream_url, "https://api.twitter.com/2/tweets/search/stream")?;
+    /// The v2 filtered stream at `uri` (`…/2/tweets/search/stream`).
+    pub(crate) fn new_v2(uri: Uri, fields: &V2Fields, token: BearerToken) -> Self {
         let mut query = Vec::new();
         if let Some(q) = uri.query() {
             for pair in q.split('&').filter(|s| !s.is_empty()) {
@@ -187,32 +162,24 @@ impl StreamClient {
             }
         }
         query.extend(fields.params());
-        Ok(StreamClient {
+        StreamClient {
             http: http_client(),
             uri,
             auth: Auth::Bearer { token, query },
-        })
+        }
     }
 
-    pub fn new(stream_url: &str, filter: &Filter, creds: Credentials) -> Result<Self> {
-        let uri = parse_url(
-            stream_url,
-            "https://stream.twitter.com/1.1/statuses/filter.json",
-        )?;
-        let authority = uri.authority().expect("checked by parse_url");
+    /// The v1.1 `statuses/filter` stream at `uri` (which has a scheme and a host), filtered
+    /// by `filter` (at least one of track, follow or locations).
+    pub(crate) fn new(uri: Uri, filter: &Filter, creds: Credentials) -> Self {
+        let authority = uri
+            .authority()
+            .map_or(String::new(), |a| a.as_str().to_ascii_lowercase());
         let form = filter.params();
-        if !form
-            .iter()
-            .any(|(k, _)| k == "track" || k == "follow" || k == "locations")
-        {
-            return Err(Error::usage(
-                "statuses/filter needs at least one of --track, --follow or --locations (or replay a file with --from-file)",
-            ));
-        }
         let base_url = format!(
             "{}://{}{}",
-            uri.scheme_str().unwrap(),
-            authority.as_str().to_ascii_lowercase(),
+            uri.scheme_str().unwrap_or("https"),
+            authority,
             uri.path()
         );
         let mut signed_params = Vec::new();
@@ -224,7 +191,7 @@ impl StreamClient {
         }
         let body = query_string(&form);
         signed_params.extend(form);
-        Ok(StreamClient {
+        StreamClient {
             http: http_client(),
             uri,
             auth: Auth::OAuth1 {
@@ -233,21 +200,21 @@ impl StreamClient {
                 body,
                 creds,
             },
-        })
+        }
     }
 
     /// Where we connect, for logs (no credentials in it).
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         self.uri.to_string()
     }
 
-    pub fn is_v2(&self) -> bool {
+    pub(crate) fn is_v2(&self) -> bool {
         matches!(self.auth, Auth::Bearer { .. })
     }
 
     /// Sends the request and returns the response head; the body is the stream.
     /// `backfill_minutes` is asked for on v2 only (v1.1 has no such parameter).
-    pub async fn open(
+    pub(crate) async fn open(
         &self,
         backfill_minutes: Option<u32>,
     ) -> std::result::Result<Response<Incoming>, hyper_util::client::legacy::Error> {
@@ -305,27 +272,19 @@ fn decode(s: &str) -> String {
         .into_owned()
 }
 
-/// What a non-200 status of the v2 stream tells the user to check; `None` when retrying is
-/// the right answer.
-pub fn fatal_status_hint_v2(status: u16) -> Option<&'static str> {
-    Some(match status {
-        400 => "HTTP 400 Bad Request: the stream refused a parameter; check --expansions, --tweet-fields, --user-fields and --stream-url's query",
-        401 => "HTTP 401 Unauthorized: check TWITTER_BEARER_TOKEN (the app's bearer token from the developer portal)",
-        403 => "HTTP 403 Forbidden: this app's access level does not include the filtered stream, or its project is not set up for it; check the developer portal",
-        404 => "HTTP 404 Not Found: check --stream-url (the v2 stream is …/2/tweets/search/stream)",
-        _ => return None,
-    })
-}
-
-/// What a non-200 status tells the user to check; `None` when retrying is the right answer.
-pub fn fatal_status_hint(status: u16) -> Option<&'static str> {
-    Some(match status {
-        401 => "HTTP 401 Unauthorized: check TWITTER_CONSUMER_KEY, TWITTER_CONSUMER_SECRET, TWITTER_ACCESS_TOKEN and TWITTER_ACCESS_TOKEN_SECRET, and that this machine's clock is right (OAuth signatures carry a timestamp)",
-        403 => "HTTP 403 Forbidden: these credentials are not allowed to use this endpoint; check the app's access level in the developer portal",
-        404 => "HTTP 404 Not Found: check --stream-url",
-        406 => "HTTP 406 Not Acceptable: a filter parameter is malformed; check --track, --follow (numeric user ids), --locations (lon,lat pairs, south-west first) and --language",
-        413 => "HTTP 413 Too Long: too many filter terms; --track takes up to 400 keywords, --follow 5,000 ids, --locations 25 boxes",
-        416 => "HTTP 416 Range Unacceptable: the endpoint refused a parameter (count is not allowed on statuses/filter); check --stream-url's query",
+/// What a non-200 status means when retrying cannot fix it; `None` when retrying is the right
+/// answer. (What to check on the command line is the command line's to say.)
+pub(crate) fn fatal_status_meaning(status: u16, v2: bool) -> Option<&'static str> {
+    Some(match (status, v2) {
+        (400, true) => "HTTP 400 Bad Request: the stream refused a parameter",
+        (401, true) => "HTTP 401 Unauthorized: check TWITTER_BEARER_TOKEN (the app's bearer token from the developer portal)",
+        (403, true) => "HTTP 403 Forbidden: this app's access level does not include the filtered stream, or its project is not set up for it; check the developer portal",
+        (401, false) => "HTTP 401 Unauthorized: check TWITTER_CONSUMER_KEY, TWITTER_CONSUMER_SECRET, TWITTER_ACCESS_TOKEN and TWITTER_ACCESS_TOKEN_SECRET, and that this machine's clock is right (OAuth signatures carry a timestamp)",
+        (403, false) => "HTTP 403 Forbidden: these credentials are not allowed to use this endpoint (X retired statuses/filter in 2023); check the app's access level in the developer portal",
+        (404, _) => "HTTP 404 Not Found: no stream at this URL",
+        (406, false) => "HTTP 406 Not Acceptable: a filter parameter is malformed",
+        (413, false) => "HTTP 413 Too Long: too many filter terms",
+        (416, false) => "HTTP 416 Range Unacceptable: the endpoint refused a parameter (count is not allowed on statuses/filter)",
         _ => return None,
     })
 }

@@ -1,27 +1,16 @@
 //! The credentials: the four OAuth 1.0a ones of the v1.1 stream, or the app's bearer token
-//! (OAuth 2.0 app-only) of API v2, taken only from the environment or an env file.
-//!
-//! Credentials never come from flags (they would land in shell history and `ps`), and their
-//! `Debug` form is redacted so no log line or error can carry them.
+//! (OAuth 2.0 app-only) of API v2. The command line reads them, from the environment or an
+//! env file only (flags would land in shell history and `ps`); their `Debug` form is redacted
+//! so no log line or error can carry them.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::path::Path;
-
-use crate::error::{Error, Result};
-
-pub const CONSUMER_KEY: &str = "TWITTER_CONSUMER_KEY";
-pub const CONSUMER_SECRET: &str = "TWITTER_CONSUMER_SECRET";
-pub const ACCESS_TOKEN: &str = "TWITTER_ACCESS_TOKEN";
-pub const ACCESS_TOKEN_SECRET: &str = "TWITTER_ACCESS_TOKEN_SECRET";
-pub const BEARER_TOKEN: &str = "TWITTER_BEARER_TOKEN";
 
 #[derive(Clone)]
-pub struct Credentials {
-    pub consumer_key: String,
-    pub consumer_secret: String,
-    pub access_token: String,
-    pub access_token_secret: String,
+pub(crate) struct Credentials {
+    pub(crate) consumer_key: String,
+    pub(crate) consumer_secret: String,
+    pub(crate) access_token: String,
+    pub(crate) access_token_secret: String,
 }
 
 impl fmt::Debug for Credentials {
@@ -33,7 +22,7 @@ impl fmt::Debug for Credentials {
 /// The v2 app-only bearer token. Only [`BearerToken::header`] reveals it, to build the
 /// `Authorization` header; `Debug` and `Display` are redacted.
 #[derive(Clone)]
-pub struct BearerToken(String);
+pub(crate) struct BearerToken(String);
 
 impl fmt::Debug for BearerToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -42,131 +31,20 @@ impl fmt::Debug for BearerToken {
 }
 
 impl BearerToken {
-    /// Reads `TWITTER_BEARER_TOKEN`; the environment wins over the env file, as with dotenv.
-    pub fn load(env_file: Option<&Path>) -> Result<Self> {
-        let from_file = match env_file {
-            Some(path) => parse_env_file(path)?.remove(BEARER_TOKEN),
-            None => None,
-        };
-        let token = std::env::var(BEARER_TOKEN)
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .or(from_file.filter(|v| !v.trim().is_empty()))
-            .ok_or_else(|| {
-                Error::usage(format!(
-                    "missing Twitter credential {BEARER_TOKEN} (API v2 uses the app's bearer token): export it in the environment or put a {BEARER_TOKEN}=value line in a file given with --env-file"
-                ))
-            })?;
-        let token = token.trim().to_string();
-        // A token that cannot go into an HTTP header would only fail later, less clearly.
-        if !token.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(Error::usage(format!(
-                "{BEARER_TOKEN} holds characters a bearer token cannot have (spaces, control characters or non-ASCII); copy it again from the developer portal"
-            )));
-        }
-        Ok(BearerToken(token))
+    /// A token as read from the environment (see `cli::credentials`).
+    pub(crate) fn new(token: String) -> Self {
+        BearerToken(token)
     }
 
     /// The `Authorization` header value. The only way to see the token.
-    pub fn header(&self) -> String {
+    pub(crate) fn header(&self) -> String {
         format!("Bearer {}", self.0)
     }
-}
-
-impl Credentials {
-    /// Reads the four variables; the environment wins over the env file, as with dotenv.
-    /// A missing one is a usage error that names it (and never shows any value).
-    pub fn load(env_file: Option<&Path>) -> Result<Self> {
-        let file = match env_file {
-            Some(path) => parse_env_file(path)?,
-            None => HashMap::new(),
-        };
-        let get = |name: &str| -> Option<String> {
-            std::env::var(name)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .or_else(|| file.get(name).cloned().filter(|v| !v.is_empty()))
-        };
-        let names = [
-            CONSUMER_KEY,
-            CONSUMER_SECRET,
-            ACCESS_TOKEN,
-            ACCESS_TOKEN_SECRET,
-        ];
-        let values: Vec<Option<String>> = names.iter().map(|n| get(n)).collect();
-        let missing: Vec<&str> = names
-            .iter()
-            .zip(&values)
-            .filter(|(_, v)| v.is_none())
-            .map(|(n, _)| *n)
-            .collect();
-        if !missing.is_empty() {
-            return Err(Error::usage(format!(
-                "missing Twitter credential{} {}: export {} in the environment or put {} in a file given with --env-file (or use --from-file to replay a file without Twitter)",
-                if missing.len() > 1 { "s" } else { "" },
-                missing.join(", "),
-                if missing.len() > 1 { "them" } else { "it" },
-                if missing.len() > 1 { "NAME=value lines" } else { "a NAME=value line" },
-            )));
-        }
-        let mut it = values.into_iter().map(Option::unwrap);
-        Ok(Credentials {
-            consumer_key: it.next().unwrap(),
-            consumer_secret: it.next().unwrap(),
-            access_token: it.next().unwrap(),
-            access_token_secret: it.next().unwrap(),
-        })
-    }
-}
-
-/// Parses `KEY=VALUE` lines: blank lines and `#` comments skipped, an optional `export `
-/// prefix, and matching single or double quotes around the value removed. This is the
-/// subset systemd's EnvironmentFile and dotenv agree on.
-pub fn parse_env_file(path: &Path) -> Result<HashMap<String, String>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::usage(format!("cannot read --env-file {}: {e}", path.display())))?;
-    let mut vars = HashMap::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let line = line.strip_prefix("export ").unwrap_or(line);
-        let Some((key, value)) = line.split_once('=') else {
-            return Err(Error::usage(format!(
-                "--env-file {} line {}: expected NAME=value",
-                path.display(),
-                i + 1
-            )));
-        };
-        let value = value.trim();
-        let value = if value.len() >= 2
-            && ((value.starts_with('"') && value.ends_with('"'))
-                || (value.starts_with('\'') && value.ends_with('\'')))
-        {
-            &value[1..value.len() - 1]
-        } else {
-            value
-        };
-        vars.insert(key.trim().to_string(), value.to_string());
-    }
-    Ok(vars)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn env_file_forms() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("creds.env");
-        std::fs::write(&p, "# comment\n\nexport A=1\nB=\"two words\"\nC='x=y'\n").unwrap();
-        let vars = parse_env_file(&p).unwrap();
-        assert_eq!(vars["A"], "1");
-        assert_eq!(vars["B"], "two words");
-        assert_eq!(vars["C"], "x=y");
-    }
 
     #[test]
     fn bearer_debug_is_redacted() {

@@ -4,13 +4,12 @@
 //!
 //! Rules live on Twitter, not in our configuration, so every change is a request whose answer
 //! matters: the server's `meta.summary` (created, not created, deleted, …) and each rule's
-//! error (invalid syntax, duplicate, …) are shown as they come, and `--dry-run` sends the same
+//! error (invalid syntax, duplicate, …) are shown as they come, and a dry run sends the same
 //! request with `dry_run=true`, which Twitter validates without applying.
 //!
 //! A rule is "the same" as a wanted one when value and tag both match: a rule whose tag
 //! changed is deleted and added again, so `matching_rules` carries the new tag.
 
-use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -19,74 +18,68 @@ use hyper::{Method, Request, Uri};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::client::{http_client, parse_url, HttpClient};
+use super::client::{http_client, HttpClient};
 use super::credentials::BearerToken;
-use crate::cli::{RulesArgs, RulesCommand};
-use crate::error::{Error, Result};
+use crate::source::Error;
+
+type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// One request to the rules endpoint may take this long.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A rule as the server holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Rule {
-    pub id: String,
-    pub value: String,
+pub(crate) struct Rule {
+    pub(crate) id: String,
+    pub(crate) value: String,
     #[serde(default)]
-    pub tag: Option<String>,
+    pub(crate) tag: Option<String>,
 }
 
 /// A rule we want.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct WantedRule {
-    pub value: String,
+pub(crate) struct WantedRule {
+    pub(crate) value: String,
     #[serde(default)]
-    pub tag: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RulesFile {
-    #[serde(default)]
-    rule: Vec<WantedRule>,
+    pub(crate) tag: Option<String>,
 }
 
 /// What one add or delete request did, as the server reported it.
 #[derive(Debug, Default)]
-pub struct Changed {
+pub(crate) struct Changed {
     /// `meta.summary`, in the server's words (`created=1 not_created=0 valid=1 invalid=0`).
-    pub summary: String,
+    pub(crate) summary: String,
     /// One line per error the server reported for a rule.
-    pub errors: Vec<String>,
+    pub(crate) errors: Vec<String>,
     /// Of those, errors that mean the request was wrong (not merely "already there").
-    pub rejected: usize,
+    pub(crate) rejected: usize,
 }
 
-pub struct RulesApi {
+pub(crate) struct RulesApi {
     http: HttpClient,
     uri: Uri,
     token: BearerToken,
 }
 
 impl RulesApi {
-    /// The rules endpoint belonging to the stream at `stream_url` (that URL plus `/rules`).
-    pub fn new(stream_url: &str, token: BearerToken) -> Result<Self> {
-        let stream = parse_url(stream_url, crate::cli::V2_STREAM_URL)?;
+    /// The rules endpoint belonging to the stream at `stream` (that URL plus `/rules`);
+    /// `stream` has a scheme and a host.
+    pub(crate) fn new(stream: &Uri, token: BearerToken) -> Self {
         let rules = format!(
             "{}://{}{}/rules",
             stream.scheme_str().unwrap_or("https"),
-            stream.authority().expect("checked by parse_url").as_str(),
+            stream.authority().map_or("", |a| a.as_str()),
             stream.path().trim_end_matches('/')
         );
-        Ok(RulesApi {
+        RulesApi {
             http: http_client(),
             uri: rules.parse().expect("built from a valid URI"),
             token,
-        })
+        }
     }
 
-    pub async fn list(&self) -> Result<Vec<Rule>> {
+    pub(crate) async fn list(&self) -> Result<Vec<Rule>> {
         #[derive(Deserialize)]
         struct Listed {
             #[serde(default)]
@@ -94,7 +87,7 @@ impl RulesApi {
         }
         let body = self.call(Method::GET, None, None).await?;
         let listed: Listed = serde_json::from_slice(&body).map_err(|e| {
-            Error::runtime(format!(
+            Error::Api(format!(
                 "the rules endpoint {} answered something that is not a rule list ({e})",
                 self.uri
             ))
@@ -102,7 +95,7 @@ impl RulesApi {
         Ok(listed.data)
     }
 
-    pub async fn add(&self, rules: &[WantedRule], dry_run: bool) -> Result<Changed> {
+    pub(crate) async fn add(&self, rules: &[WantedRule], dry_run: bool) -> Result<Changed> {
         let add: Vec<serde_json::Value> = rules
             .iter()
             .map(|r| match &r.tag {
@@ -117,7 +110,7 @@ impl RulesApi {
     }
 
     /// Deletes by id and by value (the API takes either list).
-    pub async fn delete(
+    pub(crate) async fn delete(
         &self,
         ids: &[String],
         values: &[String],
@@ -142,7 +135,7 @@ impl RulesApi {
 
     /// Makes the server's rules equal to `wanted`: deletes first (rule caps count what is
     /// there), then adds. Returns the report lines; fails if the server rejected any rule.
-    pub async fn sync(&self, wanted: &[WantedRule], dry_run: bool) -> Result<Vec<String>> {
+    pub(crate) async fn sync(&self, wanted: &[WantedRule], dry_run: bool) -> Result<Vec<String>> {
         let have = self.list().await?;
         let same = |r: &Rule, w: &WantedRule| r.value == w.value && r.tag == w.tag;
         let stale: Vec<&Rule> = have
@@ -187,10 +180,10 @@ impl RulesApi {
             report.extend(c.errors);
         }
         if rejected > 0 {
-            return Err(Error::usage(format!(
-                "Twitter rejected {rejected} rule change(s):\n  {}\nfix the rules and run again",
-                report.join("\n  ")
-            )));
+            return Err(Error::RulesRejected {
+                rejected,
+                report: report.join("\n  "),
+            });
         }
         Ok(report)
     }
@@ -230,7 +223,7 @@ impl RulesApi {
         let what = format!("{method} {}", self.uri);
         let exchange = async {
             let resp = self.http.request(req).await.map_err(|e| {
-                Error::runtime(format!(
+                Error::Api(format!(
                     "{what}: cannot connect: {}",
                     crate::error::chain(&e)
                 ))
@@ -240,15 +233,13 @@ impl RulesApi {
                 .into_body()
                 .collect()
                 .await
-                .map_err(|e| Error::runtime(format!("{what}: connection lost: {e}")))?
+                .map_err(|e| Error::Api(format!("{what}: connection lost: {e}")))?
                 .to_bytes();
             Ok::<_, Error>((status, body))
         };
         let (status, body) = tokio::time::timeout(REQUEST_TIMEOUT, exchange)
             .await
-            .map_err(|_| {
-                Error::runtime(format!("{what}: no answer within {REQUEST_TIMEOUT:?}"))
-            })??;
+            .map_err(|_| Error::Api(format!("{what}: no answer within {REQUEST_TIMEOUT:?}")))??;
         if (200..300).contains(&status) {
             return Ok(body);
         }
@@ -258,138 +249,18 @@ impl RulesApi {
         let hint = match status {
             401 => "check TWITTER_BEARER_TOKEN (the app's bearer token from the developer portal)",
             403 => "this app's access level or project does not allow the filtered stream's rules; check the developer portal",
-            404 => "check --stream-url (rules are at the stream URL plus /rules)",
+            404 => "check the stream URL (rules are at the stream URL plus /rules)",
             429 => "too many rule requests; wait for the rate-limit window (15 minutes) and run again",
             _ => "see what the server said",
         };
-        Err(Error::runtime(format!(
+        Err(Error::Api(format!(
             "{what}: HTTP {status}: {hint}. Server said: {said:?}"
         )))
     }
 }
 
-/// Reads a rules file (TOML, one `[[rule]]` table per rule).
-pub fn read_file(path: &Path) -> Result<Vec<WantedRule>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::usage(format!("cannot read --file {}: {e}", path.display())))?;
-    let file: RulesFile = toml::from_str(&text).map_err(|e| {
-        Error::usage(format!(
-            "--file {} is not a rules file: {e}\nwrite one [[rule]] table per rule, with `value` and optionally `tag`",
-            path.display()
-        ))
-    })?;
-    check_wanted(&file.rule, &format!("--file {}", path.display()))?;
-    Ok(file.rule)
-}
-
-/// One rule per `--track` term: value and tag are the term.
-pub fn track_rules(track: &str) -> Result<Vec<WantedRule>> {
-    let rules: Vec<WantedRule> = track
-        .split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(|t| WantedRule {
-            value: t.to_string(),
-            tag: Some(t.to_string()),
-        })
-        .collect();
-    check_wanted(&rules, "--track")?;
-    Ok(rules)
-}
-
-fn check_wanted(rules: &[WantedRule], source: &str) -> Result<()> {
-    for (i, r) in rules.iter().enumerate() {
-        if r.value.trim().is_empty() {
-            return Err(Error::usage(format!(
-                "{source}: rule {} has an empty value",
-                i + 1
-            )));
-        }
-        if rules[..i].iter().any(|o| o.value == r.value) {
-            return Err(Error::usage(format!(
-                "{source}: the rule {:?} appears twice; Twitter keeps one rule per value",
-                r.value
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// `tweetpipe rules …`: prints to stdout what the server holds or did.
-pub async fn run(cmd: RulesCommand) -> Result<()> {
-    let api_args = match &cmd {
-        RulesCommand::List(a) => a,
-        RulesCommand::Add { api, .. }
-        | RulesCommand::Delete { api, .. }
-        | RulesCommand::Sync { api, .. } => api,
-    };
-    let RulesArgs {
-        stream_url,
-        env_file,
-    } = api_args.clone();
-    // Configuration errors first (exit 2), before any request.
-    let wanted = match &cmd {
-        RulesCommand::Sync { file, .. } => Some(read_file(file)?),
-        RulesCommand::Add { value, tag, .. } => {
-            let w = vec![WantedRule {
-                value: value.clone(),
-                tag: tag.clone(),
-            }];
-            check_wanted(&w, "rules add")?;
-            Some(w)
-        }
-        _ => None,
-    };
-    let token = BearerToken::load(env_file.as_deref())?;
-    let api = RulesApi::new(&stream_url, token)?;
-    match cmd {
-        RulesCommand::List(_) => {
-            let rules = api.list().await?;
-            for r in &rules {
-                println!("{}", describe(&r.id, &r.value, r.tag.as_deref()));
-            }
-            println!("{} rule(s)", rules.len());
-            Ok(())
-        }
-        RulesCommand::Add { dry_run, .. } => {
-            let c = api.add(&wanted.unwrap_or_default(), dry_run).await?;
-            finish(c, dry_run)
-        }
-        RulesCommand::Delete { rules, dry_run, .. } => {
-            let (ids, values): (Vec<String>, Vec<String>) = rules
-                .into_iter()
-                .partition(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()));
-            let c = api.delete(&ids, &values, dry_run).await?;
-            finish(c, dry_run)
-        }
-        RulesCommand::Sync { dry_run, .. } => {
-            let report = api.sync(&wanted.unwrap_or_default(), dry_run).await?;
-            for line in report {
-                println!("{line}");
-            }
-            if dry_run {
-                println!("dry run: nothing was changed");
-            }
-            Ok(())
-        }
-    }
-}
-
-fn finish(c: Changed, dry_run: bool) -> Result<()> {
-    println!("{}{}", if dry_run { "dry run: " } else { "" }, c.summary);
-    for e in &c.errors {
-        println!("{e}");
-    }
-    if c.rejected > 0 {
-        return Err(Error::usage(format!(
-            "Twitter rejected {} rule change(s) (see above); fix the rule and run again",
-            c.rejected
-        )));
-    }
-    Ok(())
-}
-
-fn describe(id: &str, value: &str, tag: Option<&str>) -> String {
+/// One rule, as listed and reported: id (when known), value, tag.
+pub(crate) fn describe(id: &str, value: &str, tag: Option<&str>) -> String {
     let mut s = String::new();
     if !id.is_empty() {
         s.push_str(id);
@@ -480,27 +351,5 @@ mod tests {
             c.errors[1],
             "error: UnprocessableEntity for rule \"(dog\": Unmatched parenthesis."
         );
-    }
-
-    #[test]
-    fn rules_file_and_track_terms() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("rules.toml");
-        std::fs::write(
-            &p,
-            "[[rule]]\nvalue = \"cat has:images\"\ntag = \"cats\"\n\n[[rule]]\nvalue = \"dog\"\n",
-        )
-        .unwrap();
-        let rules = read_file(&p).unwrap();
-        assert_eq!(rules.len(), 2);
-        assert_eq!(rules[0].tag.as_deref(), Some("cats"));
-        assert_eq!(rules[1].tag, None);
-        std::fs::write(&p, "[[rule]]\nvalu = \"typo\"\n").unwrap();
-        assert!(read_file(&p)
-            .unwrap_err()
-            .to_string()
-            .contains("rules.toml"));
-        assert_eq!(track_rules("a, b,,c").unwrap().len(), 3);
-        assert!(track_rules("a,a").is_err());
     }
 }

@@ -10,51 +10,40 @@
 //! And a reconnect asks for `backfill_minutes` covering the time since the last byte we read
 //! (at most the 5 minutes Twitter keeps), so a short outage loses nothing; accounts without
 //! backfill get a refusal, which is reported once and never asked again. The tweets backfill
-//! repeats are dropped by the intake's [`crate::produce::dedup::Dedup`].
+//! repeats carry their id as the frame's dedupe identity, and the output drops them.
 
 use std::io::Write;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use flate2::write::GzDecoder;
 use http_body_util::BodyExt;
 
+use super::client::{fatal_status_meaning, StreamClient};
+use super::message::{self, Message, Read};
 use crate::backoff::{Backoff, BackoffPolicy, ErrorClass};
-use super::client::{fatal_status_hint, fatal_status_hint_v2, StreamClient};
-use crate::source::framer::{Frame, Framer, Framing};
-use super::message::{self, Message};
-use crate::error::{Error, Result};
-use crate::produce::intake::{Flow, Intake, Prepared};
 use crate::shutdown::Shutdown;
-use crate::produce::stats::Stats;
+use crate::source::framer::{self, Framer, Framing};
+use crate::source::{End, Error, Flow, Output, SourceStats};
 
 #[derive(Debug, Clone)]
-pub struct StreamConfig {
-    pub stall_timeout: Duration,
-    pub max_record_bytes: usize,
-    pub backoff: BackoffPolicy,
-    pub framing: Framing,
+pub(crate) struct StreamConfig {
+    /// No byte (not even a keep-alive) for this long: reconnect.
+    pub(crate) stall_timeout: Duration,
+    pub(crate) max_record_bytes: usize,
+    pub(crate) backoff: BackoffPolicy,
+    pub(crate) framing: Framing,
     /// v2 only: ask for `backfill_minutes` when reconnecting.
-    pub backfill: bool,
+    pub(crate) backfill: bool,
 }
 
 /// The most `backfill_minutes` Twitter accepts.
-pub const MAX_BACKFILL: Duration = Duration::from_secs(5 * 60);
-
-/// Why the source stopped reading, when it stopped without an error.
-#[derive(Debug, PartialEq, Eq)]
-pub enum End {
-    /// Asked to stop (signal).
-    Shutdown,
-    /// `--max-records` reached.
-    LimitReached,
-    /// The replayed file is exhausted.
-    EndOfInput,
-}
+pub(crate) const MAX_BACKFILL: Duration = Duration::from_secs(5 * 60);
 
 enum Outcome {
     Retry(ErrorClass, String),
-    Fatal(String),
-    LimitReached,
+    Fatal(Error),
+    Stopped,
     /// The server refused `backfill_minutes` (the account does not have it).
     BackfillRefused(String),
 }
@@ -68,17 +57,20 @@ struct Memory {
 }
 
 /// The `backfill_minutes` to ask for after a gap: whole minutes covering it, 1 to 5.
-pub fn backfill_minutes(gap: Duration) -> u32 {
+pub(crate) fn backfill_minutes(gap: Duration) -> u32 {
     let minutes = gap.as_secs().div_ceil(60).max(1);
     minutes.min(MAX_BACKFILL.as_secs() / 60) as u32
 }
 
-pub async fn run(
+/// Reads the stream into `out` until shutdown, until `out` says stop, or until a failure
+/// that reconnecting cannot fix.
+pub(crate) async fn run(
     client: &StreamClient,
     cfg: &StreamConfig,
-    intake: &mut Intake,
+    out: &mut impl Output,
+    stats: &SourceStats,
     shutdown: &Shutdown,
-) -> Result<End> {
+) -> Result<End, Error> {
     let mut backoff = Backoff::new(cfg.backoff.clone());
     let mut memory = Memory::default();
     let mut first = true;
@@ -88,7 +80,7 @@ pub async fn run(
             return Ok(End::Shutdown);
         }
         if !first {
-            Stats::add(&intake.stats.reconnects, 1);
+            SourceStats::add(&stats.reconnects, 1);
         }
         first = false;
         let backfill = match memory.last_data {
@@ -111,12 +103,12 @@ pub async fn run(
             _ => None,
         };
         let outcome = tokio::select! {
-            o = connection(client, cfg, intake, &mut backoff, &mut memory, backfill) => o,
+            o = connection(client, cfg, out, stats, &mut backoff, &mut memory, backfill) => o,
             _ = shutdown.wait() => return Ok(End::Shutdown),
         };
         match outcome {
-            Outcome::LimitReached => return Ok(End::LimitReached),
-            Outcome::Fatal(msg) => return Err(Error::runtime(msg)),
+            Outcome::Stopped => return Ok(End::Stopped),
+            Outcome::Fatal(e) => return Err(e),
             Outcome::BackfillRefused(said) => {
                 // Reported once; every later reconnect goes without it. No wait: the refusal
                 // says nothing about the stream itself.
@@ -126,6 +118,14 @@ pub async fn run(
                 );
             }
             Outcome::Retry(class, why) => {
+                SourceStats::add(
+                    match class {
+                        ErrorClass::Network => &stats.reconnects_network,
+                        ErrorClass::Http => &stats.reconnects_http,
+                        ErrorClass::RateLimited => &stats.reconnects_rate_limited,
+                    },
+                    1,
+                );
                 let wait = backoff.next(class);
                 tracing::warn!(class = ?class, wait_ms = wait.as_millis() as u64, "{why}; reconnecting");
                 tokio::select! {
@@ -137,70 +137,22 @@ pub async fn run(
     }
 }
 
+/// One connection: open, check the status, then read until it ends.
 async fn connection(
     client: &StreamClient,
     cfg: &StreamConfig,
-    intake: &mut Intake,
+    out: &mut impl Output,
+    stats: &SourceStats,
     backoff: &mut Backoff,
     memory: &mut Memory,
     backfill: Option<u32>,
 ) -> Outcome {
-    let stall = cfg.stall_timeout;
-    let resp = match tokio::time::timeout(stall, client.open(backfill)).await {
-        Err(_) => {
-            return Outcome::Retry(ErrorClass::Network, format!("no response within {stall:?}"))
-        }
-        Ok(Err(e)) => {
-            return Outcome::Retry(
-                ErrorClass::Network,
-                format!("cannot connect: {}", crate::error::chain(&e)),
-            )
-        }
-        Ok(Ok(r)) => r,
+    let resp = match open(client, cfg.stall_timeout, stats, backfill).await {
+        Ok(r) => r,
+        Err(outcome) => return outcome,
     };
-    let status = resp.status().as_u16();
-    intake
-        .stats
-        .last_http_status
-        .store(status as u64, std::sync::atomic::Ordering::Relaxed);
-    if status != 200 {
-        let said = body_snippet(resp.into_body()).await;
-        // Twitter answers a parameter the account may not use with 400 or 403. Whatever the
-        // wording, the next attempt goes without backfill: if something else was wrong, that
-        // attempt gets the same status and the fatal hint below.
-        if backfill.is_some() && matches!(status, 400 | 403) {
-            return Outcome::BackfillRefused(format!("HTTP {status}: {said}"));
-        }
-        let hint = if client.is_v2() {
-            fatal_status_hint_v2(status)
-        } else {
-            fatal_status_hint(status)
-        };
-        if let Some(hint) = hint {
-            return Outcome::Fatal(format!("{hint}. Server said: {said:?}"));
-        }
-        if status == 429 && said.contains("TooManyConnections") {
-            // v2 refuses a second connection rather than dropping the first (v1.1 dropped the
-            // oldest). The other one may be another tweetpipe with this token, or our own
-            // previous connection that Twitter has not noticed is gone: either way, wait on
-            // the rate-limit ladder instead of fighting it for the slot.
-            return Outcome::Retry(
-                ErrorClass::RateLimited,
-                format!("HTTP 429 TooManyConnections: another connection with this bearer token holds the stream (another tweetpipe, or our previous connection not yet closed on Twitter's side); server said: {said:?}"),
-            );
-        }
-        let class = if status == 420 || status == 429 {
-            ErrorClass::RateLimited
-        } else {
-            ErrorClass::Http
-        };
-        return Outcome::Retry(
-            class,
-            format!("HTTP {status} from the stream (server said: {said:?})"),
-        );
-    }
     if backfill.is_some() {
-        Stats::add(&intake.stats.backfills, 1);
+        SourceStats::add(&stats.backfills, 1);
     }
     let gzip = resp
         .headers()
@@ -208,12 +160,108 @@ async fn connection(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.to_ascii_lowercase().contains("gzip"));
     tracing::info!(gzip, "connected: HTTP 200");
+    stats.connected.store(1, Relaxed);
+    // Backfill repeats tweets of the v2 stream: its frames carry their id to drop repeats by.
+    let body = Body {
+        body: resp.into_body(),
+        gzip,
+        dedupe: client.is_v2(),
+    };
+    let outcome = read_body(body, cfg, out, stats, backoff, memory).await;
+    stats.connected.store(0, Relaxed);
+    outcome
+}
 
+/// Sends the request; anything but a 200 becomes the outcome of this connection.
+async fn open(
+    client: &StreamClient,
+    stall: Duration,
+    stats: &SourceStats,
+    backfill: Option<u32>,
+) -> Result<hyper::Response<hyper::body::Incoming>, Outcome> {
+    let resp = match tokio::time::timeout(stall, client.open(backfill)).await {
+        Err(_) => {
+            return Err(Outcome::Retry(
+                ErrorClass::Network,
+                format!("no response within {stall:?}"),
+            ))
+        }
+        Ok(Err(e)) => {
+            return Err(Outcome::Retry(
+                ErrorClass::Network,
+                format!("cannot connect: {}", crate::error::chain(&e)),
+            ))
+        }
+        Ok(Ok(r)) => r,
+    };
+    let status = resp.status().as_u16();
+    stats.last_http_status.store(status as u64, Relaxed);
+    if status == 200 {
+        return Ok(resp);
+    }
+    let said = body_snippet(resp.into_body()).await;
+    // Twitter answers a parameter the account may not use with 400 or 403. Whatever the
+    // wording, the next attempt goes without backfill: if something else was wrong, that
+    // attempt gets the same status and the fatal error below.
+    if backfill.is_some() && matches!(status, 400 | 403) {
+        return Err(Outcome::BackfillRefused(format!("HTTP {status}: {said}")));
+    }
+    if let Some(meaning) = fatal_status_meaning(status, client.is_v2()) {
+        return Err(Outcome::Fatal(Error::Status {
+            status,
+            v2: client.is_v2(),
+            meaning,
+            said,
+        }));
+    }
+    Err(if status == 429 && said.contains("TooManyConnections") {
+        // v2 refuses a second connection rather than dropping the first (v1.1 dropped the
+        // oldest). The other one may be another tweetpipe with this token, or our own
+        // previous connection that Twitter has not noticed is gone: either way, wait on the
+        // rate-limit ladder instead of fighting it for the slot.
+        Outcome::Retry(
+            ErrorClass::RateLimited,
+            format!("HTTP 429 TooManyConnections: another connection with this bearer token holds the stream (another tweetpipe, or our previous connection not yet closed on Twitter's side); server said: {said:?}"),
+        )
+    } else {
+        let class = if status == 420 || status == 429 {
+            ErrorClass::RateLimited
+        } else {
+            ErrorClass::Http
+        };
+        Outcome::Retry(
+            class,
+            format!("HTTP {status} from the stream (server said: {said:?})"),
+        )
+    })
+}
+
+/// A 200 response's body and how to read it.
+struct Body {
+    body: hyper::body::Incoming,
+    gzip: bool,
+    /// Frames carry their tweet id as the identity repeats are dropped by.
+    dedupe: bool,
+}
+
+/// Reads a 200 response's body, gunzipping when the server compresses, until it ends.
+async fn read_body(
+    Body {
+        mut body,
+        gzip,
+        dedupe,
+    }: Body,
+    cfg: &StreamConfig,
+    out: &mut impl Output,
+    stats: &SourceStats,
+    backoff: &mut Backoff,
+    memory: &mut Memory,
+) -> Outcome {
+    let stall = cfg.stall_timeout;
     let mut decoder = gzip.then(|| GzDecoder::new(Vec::with_capacity(64 * 1024)));
     let mut framer = Framer::new(cfg.framing, cfg.max_record_bytes);
     let mut frames = Vec::new();
     let mut healthy = false;
-    let mut body = resp.into_body();
     loop {
         let frame = match tokio::time::timeout(stall, body.frame()).await {
             Err(_) => {
@@ -255,43 +303,8 @@ async fn connection(
                 backoff.reset();
             }
         }
-        for f in frames.drain(..) {
-            match f {
-                Frame::KeepAlive => Stats::add(&intake.stats.keepalives, 1),
-                Frame::Oversized(n) => {
-                    Stats::add(&intake.stats.oversized, 1);
-                    tracing::warn!(
-                        bytes = n,
-                        max = cfg.max_record_bytes,
-                        "skipped a message longer than --max-record-bytes"
-                    );
-                }
-                Frame::Record(bytes) => match intake.prepare(bytes) {
-                    Prepared::Record(r) => {
-                        if intake.offer(r) == Flow::LimitReached {
-                            return Outcome::LimitReached;
-                        }
-                    }
-                    Prepared::Control(Message::Disconnect { code, reason })
-                        if message::disconnect_is_fatal(code) =>
-                    {
-                        return Outcome::Fatal(format!(
-                            "Twitter disconnected the stream with code {code} ({}): {reason}",
-                            message::disconnect_meaning(code)
-                        ));
-                    }
-                    Prepared::Control(Message::StreamError(e)) if e.is_operational_disconnect() => {
-                        return Outcome::Retry(
-                            ErrorClass::Network,
-                            format!(
-                                "Twitter announced an operational-disconnect ({}): {}",
-                                e.disconnect_type, e.detail
-                            ),
-                        );
-                    }
-                    Prepared::Control(_) | Prepared::Duplicate => {}
-                },
-            }
+        if let Some(outcome) = hand_over(&mut frames, cfg, out, stats, dedupe) {
+            return outcome;
         }
     }
     if let Some(mut d) = decoder {
@@ -300,6 +313,57 @@ async fn connection(
         }
     }
     Outcome::Retry(ErrorClass::Network, "the server closed the stream".into())
+}
+
+/// Hands each framed message to `out`; the outcome of the connection when one of them ends
+/// it (the output stopping, a fatal disconnect, an operational-disconnect).
+fn hand_over(
+    frames: &mut Vec<framer::Frame>,
+    cfg: &StreamConfig,
+    out: &mut impl Output,
+    stats: &SourceStats,
+    dedupe: bool,
+) -> Option<Outcome> {
+    for f in frames.drain(..) {
+        match f {
+            framer::Frame::KeepAlive => SourceStats::add(&stats.keepalives, 1),
+            framer::Frame::Oversized(n) => {
+                SourceStats::add(&stats.oversized, 1);
+                tracing::warn!(
+                    bytes = n,
+                    max = cfg.max_record_bytes,
+                    "skipped a message longer than the record limit"
+                );
+            }
+            framer::Frame::Record(bytes) => match message::read(bytes, dedupe, stats) {
+                Read::Record(frame) => {
+                    if out.offer(frame) == Flow::Stop {
+                        return Some(Outcome::Stopped);
+                    }
+                }
+                Read::Control(Message::Disconnect { code, reason })
+                    if message::disconnect_is_fatal(code) =>
+                {
+                    return Some(Outcome::Fatal(Error::Disconnected {
+                        code,
+                        meaning: message::disconnect_meaning(code),
+                        reason,
+                    }));
+                }
+                Read::Control(Message::StreamError(e)) if e.is_operational_disconnect() => {
+                    return Some(Outcome::Retry(
+                        ErrorClass::Network,
+                        format!(
+                            "Twitter announced an operational-disconnect ({}): {}",
+                            e.disconnect_type, e.detail
+                        ),
+                    ));
+                }
+                Read::Control(_) => {}
+            },
+        }
+    }
+    None
 }
 
 /// Up to 512 bytes of an error response, for the log; bounded in time too.

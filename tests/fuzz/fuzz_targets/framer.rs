@@ -21,7 +21,7 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use tweetpipe::source::framer::{Frame, FrameError, Framer, Framing};
+use tweetpipe::testing::{Frame, FrameError, Framer, Framing};
 
 /// The longest `delimited=length` length line the framer holds before calling it garbage
 /// (its `MAX_LENGTH_LINE`), plus a `\r` that may be waiting for its `\n`.

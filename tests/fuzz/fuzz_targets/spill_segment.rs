@@ -1,4 +1,4 @@
-//! The disk spill's segment reader (`src/spill/segment.rs`), on any file content: what a crash
+//! The disk spill's segment reader (`src/produce/spill/segment.rs`), on any file content: what a crash
 //! mid-write, a bad disk or a stray file can leave in the spill directory.
 //!
 //! The first input byte chooses whether the `TPSPILL1` header is put in front of the rest
@@ -17,7 +17,7 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use tweetpipe::produce::spill::segment;
+use tweetpipe::testing::spill as segment;
 
 fuzz_target!(|input: &[u8]| {
     let Some((&mode, rest)) = input.split_first() else {
@@ -33,7 +33,7 @@ fuzz_target!(|input: &[u8]| {
     let scan = segment::decode(data.clone());
     assert!(scan.valid_len <= data.len());
     match &scan.problem {
-        Some(p) => assert_eq!(p.offset, scan.valid_len, "{p:?}"),
+        Some(p) => assert_eq!(p.0, scan.valid_len, "{p:?}"),
         None => assert!(
             scan.valid_len == data.len() || data.is_empty(),
             "no problem reported, yet {} of {} bytes read",

@@ -17,12 +17,17 @@
 //!   reconnects.
 //! - Length prefix and body go out in one write, with `TCP_NODELAY`: two writes with Nagle on
 //!   stall each request on the broker's delayed ACK (see `nodelay.rs` for the rskafka case).
-//! - TLS and SASL as `--kafka-tls`/`--sasl-mechanism` say ([`Security`]), with the same
-//!   crates as rskafka (tokio-rustls, rsasl), so both of our Kafka paths authenticate alike.
-//!   SASL uses SaslHandshake v1 and SaslAuthenticate (KIP-152), right after ApiVersions.
-//! - Versions: at connect, ApiVersions tells what the broker speaks; for each API we use the
-//!   highest version both sides (broker, and kafka-protocol's request *and* response types)
-//!   support. Callers that build version-dependent shapes ask [`Connection::version`].
+//! - TLS and SASL as the [`Security`] settings say, with the same crates as rskafka
+//!   (tokio-rustls, rsasl), so both of our Kafka paths authenticate alike.
+//!
+//! The parts: [`transport`] (TCP, TLS), [`versions`] (ApiVersions and version choice),
+//! [`sasl`] (authentication), [`bootstrap`] (the first reachable broker of a list), [`error`].
+
+mod bootstrap;
+mod error;
+mod sasl;
+mod transport;
+mod versions;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -39,15 +44,13 @@ use kafka_protocol::protocol::{
     Decodable, Encodable, HeaderVersion, Message, StrBytes, VersionRange,
 };
 use kafka_protocol::ResponseError;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::error::{Error, Result};
-use crate::kafka::security::{Sasl, Security};
+pub(crate) use bootstrap::connect_any;
+pub(crate) use error::RequestError;
+use transport::Transport;
 
-/// The byte stream under a connection: plain TCP, or TLS over TCP.
-trait Transport: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Transport for T {}
+use crate::kafka::security::Security;
 
 const CLIENT_ID: &str = concat!("tweetpipe/", env!("CARGO_PKG_VERSION"));
 
@@ -60,8 +63,8 @@ const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 /// kafka-protocol's own `Request` trait is only implemented when both its `client` and
 /// `broker` features are on, and the `broker` feature compiles a decoder for every request and
 /// an encoder for every response, which we never use. So we name the pairs we use here; adding
-/// an API (e.g. JoinGroup for full group membership) is one line in the `apis!` list below.
-pub trait ApiRequest: Encodable + Message + HeaderVersion {
+/// an API is one line in the `apis!` list below.
+pub(crate) trait ApiRequest: Encodable + Message + HeaderVersion {
     const KEY: ApiKey;
     type Response: Decodable + Message + HeaderVersion;
 }
@@ -88,7 +91,7 @@ apis! {
 }
 
 /// A Kafka error code as people look it up: `NOT_COORDINATOR (16)`.
-pub fn error_name(code: i16) -> String {
+pub(crate) fn error_name(code: i16) -> String {
     match ResponseError::try_from_code(code) {
         None => "NONE (0)".to_string(),
         Some(ResponseError::Unknown(c)) => format!("error code {c}"),
@@ -108,32 +111,8 @@ pub fn error_name(code: i16) -> String {
     }
 }
 
-/// How a request failed: the connection (reconnect and maybe retry) or the exchange itself.
-#[derive(Debug)]
-pub enum RequestError {
-    /// I/O error, timeout, or a connection already broken: reconnecting may help.
-    Connection(String),
-    /// The broker does not speak a version of this API we know, the bytes made no sense, or
-    /// the broker refused us (TLS certificate, SASL authentication): retrying will not help.
-    Protocol(String),
-}
-
-impl std::fmt::Display for RequestError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RequestError::Connection(m) | RequestError::Protocol(m) => f.write_str(m),
-        }
-    }
-}
-
-impl From<RequestError> for Error {
-    fn from(e: RequestError) -> Self {
-        Error::runtime(e.to_string())
-    }
-}
-
 /// A TCP connection to one broker.
-pub struct Connection {
+pub(crate) struct Connection {
     addr: String,
     stream: Box<dyn Transport>,
     timeout: Duration,
@@ -145,39 +124,20 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Connects to `addr` (`HOST:PORT`) and asks which API versions it speaks; `timeout` bounds
-    /// the connect and the handshake together, and each later request.
-    pub async fn connect(
+    /// Connects to `addr` (`HOST:PORT`), asks which API versions it speaks, and
+    /// authenticates; `timeout` bounds all of that together, and each later request.
+    pub(crate) async fn connect(
         addr: &str,
         timeout: Duration,
         security: &Security,
-    ) -> std::result::Result<Connection, RequestError> {
+    ) -> Result<Connection, RequestError> {
         let started = Instant::now();
-        let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
-                return Err(RequestError::Connection(format!(
-                    "connecting to {addr}: {e}"
-                )))
-            }
-            Err(_) => {
-                return Err(RequestError::Connection(format!(
-                    "connecting to {addr}: no connection within {timeout:?}"
-                )))
-            }
+        let left = || {
+            timeout
+                .saturating_sub(started.elapsed())
+                .max(Duration::from_millis(1))
         };
-        stream.set_nodelay(true).map_err(|e| {
-            RequestError::Connection(format!(
-                "setting TCP_NODELAY on the connection to {addr}: {e}"
-            ))
-        })?;
-        let stream: Box<dyn Transport> = match &security.tls {
-            None => Box::new(stream),
-            Some(config) => {
-                let left = timeout.saturating_sub(started.elapsed());
-                Box::new(tls(addr, stream, config, left).await?)
-            }
-        };
+        let stream = transport::open(addr, timeout, security.tls.as_ref()).await?;
         let mut conn = Connection {
             addr: addr.to_string(),
             stream,
@@ -186,335 +146,128 @@ impl Connection {
             broker_versions: HashMap::new(),
             broken: None,
         };
-        let left = timeout
-            .saturating_sub(started.elapsed())
-            .max(Duration::from_millis(1));
-        conn.handshake(left).await?;
+        conn.handshake(left()).await?;
         if let Some(sasl) = &security.sasl {
-            let left = timeout
-                .saturating_sub(started.elapsed())
-                .max(Duration::from_millis(1));
-            conn.authenticate(sasl, left).await?;
+            conn.authenticate(sasl, left()).await?;
         }
         Ok(conn)
     }
 
-    /// SASL: SaslHandshake v1 names the mechanism, then SaslAuthenticate carries each token
-    /// of the exchange (one for PLAIN; client-first, client-final for SCRAM) until rsasl says
-    /// it is done, which for SCRAM includes checking the broker's own proof.
-    async fn authenticate(
-        &mut self,
-        sasl: &Sasl,
-        limit: Duration,
-    ) -> std::result::Result<(), RequestError> {
-        use rsasl::prelude::{Mechname, SASLClient, SASLConfig};
-        let deadline = Instant::now() + limit;
-        let left = || {
-            deadline
-                .saturating_duration_since(Instant::now())
-                .max(Duration::from_millis(1))
-        };
-        let mechanism = sasl.mechanism.name();
-        let addr = self.addr.clone();
-        let refused = |what: String| {
-            RequestError::Protocol(format!(
-                "broker {addr} refused SASL {mechanism} for user {:?}: {what}",
-                sasl.username
-            ))
-        };
-        let version = self.version::<SaslHandshakeRequest>()?;
-        if version < 1 {
-            return Err(RequestError::Protocol(format!(
-                "broker {} speaks only SaslHandshake v0 (Kafka before 1.0); tweetpipe needs v1",
-                self.addr
-            )));
-        }
-        let req =
-            SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(mechanism));
-        let resp = match self.request_within(&req, left()).await {
-            Ok(r) => r,
-            // Some brokers (tansu) hang up instead of answering UNSUPPORTED_SASL_MECHANISM.
-            Err(RequestError::Connection(m)) => {
-                return Err(RequestError::Connection(format!(
-                    "{m} (during SaslHandshake: does the broker offer {mechanism}?)"
-                )))
-            }
-            Err(e) => return Err(e),
-        };
-        if resp.error_code != 0 {
-            let offered: Vec<&str> = resp.mechanisms.iter().map(|m| m.as_str()).collect();
-            return Err(refused(format!(
-                "{}; it offers {}",
-                error_name(resp.error_code),
-                if offered.is_empty() {
-                    "none".to_string()
-                } else {
-                    offered.join(", ")
-                }
-            )));
-        }
-        let config = SASLConfig::with_credentials(
-            None,
-            sasl.username.clone(),
-            sasl.password.expose().to_string(),
-        )
-        .map_err(|e| RequestError::Protocol(format!("setting up SASL {mechanism}: {e}")))?;
-        let name = Mechname::parse(mechanism.as_bytes())
-            .map_err(|e| RequestError::Protocol(format!("SASL mechanism {mechanism}: {e}")))?;
-        let mut session = SASLClient::new(config)
-            .start_suggested(&[name])
-            .map_err(|e| RequestError::Protocol(format!("starting SASL {mechanism}: {e}")))?;
-        let mut received: Option<Vec<u8>> = None;
-        loop {
-            let mut token = Vec::new();
-            let state = session
-                .step(received.as_deref(), &mut token)
-                .map_err(|e| refused(format!("the {mechanism} exchange ended with: {e}")))?;
-            if state.has_sent_message() {
-                let req = SaslAuthenticateRequest::default().with_auth_bytes(token.into());
-                let resp = self.request_within(&req, left()).await?;
-                if resp.error_code != 0 {
-                    let detail = resp
-                        .error_message
-                        .as_ref()
-                        .map(|m| format!(" ({})", m.as_str()))
-                        .unwrap_or_default();
-                    return Err(refused(format!("{}{detail}", error_name(resp.error_code))));
-                }
-                received = Some(resp.auth_bytes.to_vec());
-            }
-            if state.is_finished() {
-                return Ok(());
-            }
-        }
-    }
-
     /// The broker's address as we dialled it.
-    pub fn addr(&self) -> &str {
+    pub(crate) fn addr(&self) -> &str {
         &self.addr
     }
 
-    /// The default time limit of one request.
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    /// Never use a version of `key` above `max` on this connection: for a broker whose newer
-    /// version misbehaves, and to test the older request shapes against a new broker.
-    pub fn cap_version(&mut self, key: ApiKey, max: i16) {
-        if let Some(r) = self.broker_versions.get_mut(&(key as i16)) {
-            r.max = r.max.min(max);
-        }
-    }
-
-    /// The version of `R` we send: the highest that the broker and kafka-protocol (request and
-    /// response type) all support.
-    pub fn version<R: ApiRequest>(&self) -> std::result::Result<i16, RequestError> {
-        let ours = R::VERSIONS.intersect(&<R::Response as Message>::VERSIONS);
-        let name = format!("{:?}", R::KEY);
-        let Some(theirs) = self.broker_versions.get(&(R::KEY as i16)) else {
-            return Err(RequestError::Protocol(format!(
-                "broker {} does not support the {name} API",
-                self.addr
-            )));
-        };
-        let both = ours.intersect(theirs);
-        if both.is_empty() {
-            return Err(RequestError::Protocol(format!(
-                "broker {} speaks {name} versions {theirs}, we speak {ours}: no version in common",
-                self.addr
-            )));
-        }
-        Ok(both.max)
-    }
-
     /// Sends `req` and waits (at most the connection's timeout) for its response.
-    pub async fn request<R: ApiRequest>(
+    pub(crate) async fn request<R: ApiRequest>(
         &mut self,
         req: &R,
-    ) -> std::result::Result<R::Response, RequestError> {
+    ) -> Result<R::Response, RequestError> {
         self.request_within(req, self.timeout).await
     }
 
     /// Like [`Connection::request`], with an explicit time limit (callers with a deadline).
-    pub async fn request_within<R: ApiRequest>(
+    pub(crate) async fn request_within<R: ApiRequest>(
         &mut self,
         req: &R,
         limit: Duration,
-    ) -> std::result::Result<R::Response, RequestError> {
+    ) -> Result<R::Response, RequestError> {
         let version = self.version::<R>()?;
         let body = self.exchange::<R>(req, version, limit).await?;
         decode_body::<R::Response>(body, version, &self.addr, R::KEY)
     }
 
-    /// ApiVersions: send the newest version we know; a broker that does not know it answers
-    /// UNSUPPORTED_VERSION with a v0 body listing its own range, and we retry within that.
-    async fn handshake(&mut self, limit: Duration) -> std::result::Result<(), RequestError> {
-        let deadline = Instant::now() + limit;
-        let mut version = ApiVersionsRequest::VERSIONS
-            .max
-            .min(ApiVersionsResponse::VERSIONS.max);
-        loop {
-            let mut req = ApiVersionsRequest::default();
-            if version >= 3 {
-                req.client_software_name = StrBytes::from_static_str("tweetpipe");
-                req.client_software_version = StrBytes::from_static_str(env!("CARGO_PKG_VERSION"));
-            }
-            let left = deadline
-                .saturating_duration_since(Instant::now())
-                .max(Duration::from_millis(1));
-            let body = self
-                .exchange::<ApiVersionsRequest>(&req, version, left)
-                .await?;
-            // The error code is the first field in every version, so it can be read before
-            // knowing which version the broker answered in.
-            if body.len() >= 2
-                && i16::from_be_bytes([body[0], body[1]])
-                    == ResponseError::UnsupportedVersion.code()
-                && version > 0
-            {
-                let v0 =
-                    decode_body::<ApiVersionsResponse>(body, 0, &self.addr, ApiKey::ApiVersions)?;
-                let theirs = v0
-                    .api_keys
-                    .iter()
-                    .find(|k| k.api_key == ApiKey::ApiVersions as i16);
-                let Some(max) = theirs.map(|k| k.max_version).filter(|m| *m < version) else {
-                    return Err(RequestError::Protocol(format!(
-                        "broker {} rejected every ApiVersions version",
-                        self.addr
-                    )));
-                };
-                version = max;
-                continue;
-            }
-            let resp =
-                decode_body::<ApiVersionsResponse>(body, version, &self.addr, ApiKey::ApiVersions)?;
-            if resp.error_code != 0 {
-                return Err(RequestError::Protocol(format!(
-                    "broker {} answered ApiVersions with {}",
-                    self.addr,
-                    error_name(resp.error_code)
-                )));
-            }
-            self.broker_versions = resp
-                .api_keys
-                .iter()
-                .map(|k| {
-                    (
-                        k.api_key,
-                        VersionRange {
-                            min: k.min_version,
-                            max: k.max_version,
-                        },
-                    )
-                })
-                .collect();
-            return Ok(());
-        }
-    }
-
     /// Writes one request frame and reads the matching response frame; returns the response
-    /// body after its header.
+    /// body after its header. After a timeout or an I/O error the connection refuses further
+    /// requests: a late response would be read as the answer to the next one.
     async fn exchange<R: ApiRequest>(
         &mut self,
         req: &R,
         version: i16,
         limit: Duration,
-    ) -> std::result::Result<Bytes, RequestError> {
+    ) -> Result<Bytes, RequestError> {
         if let Some(why) = &self.broken {
-            return Err(RequestError::Connection(format!(
-                "connection to {} is unusable after an earlier failure ({why})",
-                self.addr
-            )));
+            return Err(RequestError::Broken {
+                addr: self.addr.clone(),
+                why: why.clone(),
+            });
         }
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
-        let frame = encode_frame(req, R::KEY, version, correlation_id).map_err(|e| {
-            RequestError::Protocol(format!("encoding {:?} v{version}: {e}", R::KEY))
-        })?;
         let what = format!("{:?} request to {}", R::KEY, self.addr);
-        let io = async {
-            self.stream.write_all(&frame).await?;
-            // TLS holds written bytes in its session until flushed; TCP ignores this.
-            self.stream.flush().await?;
-            let len = self.stream.read_i32().await?;
-            let len = usize::try_from(len)
-                .ok()
-                .filter(|l| *l <= MAX_RESPONSE_BYTES)
-                .ok_or_else(|| {
-                    let bytes = len.to_be_bytes();
-                    // A TLS record (alert 0x15 or handshake 0x16, version 3.x) where a Kafka
-                    // length should be: a TLS listener answering our plaintext.
-                    let why = if matches!(bytes[0], 0x15 | 0x16) && bytes[1] == 0x03 {
-                        "the broker answered with TLS: add --kafka-tls".to_string()
-                    } else {
-                        format!("response length {len} is not plausible; is this a Kafka port?")
-                    };
-                    std::io::Error::new(std::io::ErrorKind::InvalidData, why)
-                })?;
-            let mut buf = vec![0u8; len];
-            self.stream.read_exact(&mut buf).await?;
-            Ok::<_, std::io::Error>(Bytes::from(buf))
-        };
-        let mut body = match tokio::time::timeout(limit, io).await {
-            Ok(Ok(b)) => b,
-            Ok(Err(e)) => {
-                let msg = if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                    // What a broker that wants TLS or SASL does to a client that skipped it.
-                    format!("{what}: the broker closed the connection (if it requires TLS or SASL, see --kafka-tls and --sasl-mechanism)")
-                } else {
-                    format!("{what}: {e}")
-                };
-                self.broken = Some(msg.clone());
-                return Err(RequestError::Connection(msg));
+        let frame = encode_frame(req, R::KEY, version, correlation_id).map_err(|message| {
+            RequestError::Malformed {
+                what: format!("encoding {:?} v{version}", R::KEY),
+                message,
             }
-            Err(_) => {
-                let msg = format!("{what}: no answer within {limit:?}");
-                self.broken = Some(msg.clone());
-                return Err(RequestError::Connection(msg));
-            }
+        })?;
+        let result = match tokio::time::timeout(limit, self.round_trip(&frame, &what)).await {
+            Ok(r) => r,
+            Err(_) => Err(RequestError::Timeout {
+                what: what.clone(),
+                limit,
+            }),
         };
+        let mut body = result.inspect_err(|e| self.broken = Some(e.to_string()))?;
         let header = ResponseHeader::decode(&mut body, R::KEY.response_header_version(version))
-            .map_err(|e| {
-                self.broken = Some(format!("undecodable response header: {e}"));
-                RequestError::Protocol(format!("{what}: undecodable response header: {e}"))
-            })?;
+            .map_err(|e| RequestError::Malformed {
+                what: what.clone(),
+                message: format!("undecodable response header: {e}"),
+            })
+            .inspect_err(|e| self.broken = Some(e.to_string()))?;
         if header.correlation_id != correlation_id {
-            let msg = format!(
-                "{what}: response has correlation id {}, expected {correlation_id}",
-                header.correlation_id
-            );
-            self.broken = Some(msg.clone());
-            return Err(RequestError::Protocol(msg));
+            let e = RequestError::Malformed {
+                what,
+                message: format!(
+                    "response has correlation id {}, expected {correlation_id}",
+                    header.correlation_id
+                ),
+            };
+            self.broken = Some(e.to_string());
+            return Err(e);
         }
         Ok(body)
     }
-}
 
-/// TLS over `stream`, verifying the broker's certificate for the host part of `addr`.
-async fn tls(
-    addr: &str,
-    stream: TcpStream,
-    config: &std::sync::Arc<rustls::ClientConfig>,
-    limit: Duration,
-) -> std::result::Result<tokio_rustls::client::TlsStream<TcpStream>, RequestError> {
-    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| {
-        RequestError::Protocol(format!("{host:?} is not a host name TLS can verify: {e}"))
-    })?;
-    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::clone(config));
-    match tokio::time::timeout(limit, connector.connect(name, stream)).await {
-        Ok(Ok(s)) => Ok(s),
-        // A refused certificate will be refused again: not worth retrying.
-        Ok(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => Err(RequestError::Protocol(
-            format!("TLS with {addr}: {e}"),
-        )),
-        Ok(Err(e)) => Err(RequestError::Connection(format!("TLS with {addr}: {e}"))),
-        Err(_) => Err(RequestError::Connection(format!(
-            "TLS with {addr}: no handshake within {limit:?} (a plaintext port stays silent like this)"
-        ))),
+    /// One frame out, one frame back.
+    async fn round_trip(&mut self, frame: &[u8], what: &str) -> Result<Bytes, RequestError> {
+        let io = |source: std::io::Error| {
+            if source.kind() == std::io::ErrorKind::UnexpectedEof {
+                RequestError::Closed {
+                    what: what.to_string(),
+                }
+            } else {
+                RequestError::Io {
+                    what: what.to_string(),
+                    source,
+                }
+            }
+        };
+        self.stream.write_all(frame).await.map_err(io)?;
+        // TLS holds written bytes in its session until flushed; TCP ignores this.
+        self.stream.flush().await.map_err(io)?;
+        let len = self.stream.read_i32().await.map_err(io)?;
+        let Some(size) = usize::try_from(len)
+            .ok()
+            .filter(|l| *l <= MAX_RESPONSE_BYTES)
+        else {
+            let bytes = len.to_be_bytes();
+            // A TLS record (alert 0x15 or handshake 0x16, version 3.x) where a Kafka length
+            // should be: a TLS listener answering our plaintext.
+            return Err(if matches!(bytes[0], 0x15 | 0x16) && bytes[1] == 0x03 {
+                RequestError::TlsListener {
+                    what: what.to_string(),
+                }
+            } else {
+                RequestError::Implausible {
+                    what: what.to_string(),
+                    len,
+                }
+            });
+        };
+        let mut buf = vec![0u8; size];
+        self.stream.read_exact(&mut buf).await.map_err(io)?;
+        Ok(Bytes::from(buf))
     }
 }
 
@@ -524,14 +277,14 @@ fn encode_frame<R: ApiRequest>(
     key: ApiKey,
     version: i16,
     correlation_id: i32,
-) -> std::result::Result<BytesMut, String> {
+) -> Result<BytesMut, String> {
     let header = RequestHeader::default()
         .with_request_api_key(key as i16)
         .with_request_api_version(version)
         .with_correlation_id(correlation_id)
         .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)));
     let header_version = key.request_header_version(version);
-    // kafka-protocol reports encode errors as anyhow errors; we keep them as strings.
+    // kafka-protocol reports encode errors as anyhow errors; we keep their text.
     let size = header
         .compute_size(header_version)
         .map_err(|e| e.to_string())?
@@ -550,61 +303,19 @@ fn decode_body<T: Decodable>(
     version: i16,
     addr: &str,
     key: ApiKey,
-) -> std::result::Result<T, RequestError> {
-    T::decode(&mut body, version).map_err(|e| {
-        RequestError::Protocol(format!(
-            "{key:?} v{version} response from {addr}: undecodable: {e}"
-        ))
+) -> Result<T, RequestError> {
+    T::decode(&mut body, version).map_err(|e| RequestError::Malformed {
+        what: format!("{key:?} v{version} response from {addr}"),
+        message: format!("undecodable: {e}"),
     })
-}
-
-/// Connects to the first reachable broker of `brokers`, trying each in turn (each attempt
-/// bounded by `timeout`).
-pub async fn connect_any(
-    brokers: &[String],
-    timeout: Duration,
-    security: &Security,
-) -> Result<Connection> {
-    connect_any_or_refused(brokers, timeout, security)
-        .await
-        .map_err(|(e, _)| e)
-}
-
-/// Like [`connect_any`]; the error also says whether waiting could help: `false` when a
-/// broker refused us (certificate, SASL, a protocol we cannot speak), which no amount of
-/// waiting fixes, `true` when none could be reached.
-pub async fn connect_any_or_refused(
-    brokers: &[String],
-    timeout: Duration,
-    security: &Security,
-) -> std::result::Result<Connection, (Error, bool)> {
-    let mut failures = Vec::new();
-    let mut refused = false;
-    for b in brokers {
-        match Connection::connect(b, timeout, security).await {
-            Ok(c) => return Ok(c),
-            Err(e) => {
-                tracing::debug!(broker = %b, error = %e, "bootstrap broker unusable");
-                refused |= matches!(e, RequestError::Protocol(_));
-                failures.push(e.to_string());
-            }
-        }
-    }
-    let error = Error::runtime(format!(
-        "cannot reach Kafka at {} ({}): {}. {}",
-        brokers.join(","),
-        security.describe(),
-        failures.join("; "),
-        security.hint()
-    ));
-    Err((error, !refused))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kafka::security::SaslMechanism;
+    use crate::kafka::security::{Sasl, SaslMechanism};
     use tokio::net::TcpListener;
+    use tokio::net::TcpStream;
 
     /// Reads one request frame; returns (api key, api version, correlation id).
     async fn read_request(s: &mut TcpStream) -> (i16, i16, i32) {
@@ -894,10 +605,7 @@ mod tests {
                 "{name}: the server refused it"
             );
             let shown = e.to_string();
-            assert!(
-                matches!(e, RequestError::Protocol(_)),
-                "not retried: {shown}"
-            );
+            assert!(!e.is_retryable(), "not retried: {shown}");
             assert!(
                 shown.contains(&format!("refused SASL {name} for user \"alice\"")),
                 "{shown}"
@@ -923,7 +631,7 @@ mod tests {
             .await
             .err()
             .expect("an error");
-        assert!(matches!(e, RequestError::Connection(_)));
+        assert!(e.is_retryable());
         assert!(e.to_string().contains("is this a Kafka port?"), "{e}");
         drop(server.await.unwrap());
     }

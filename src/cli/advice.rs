@@ -1,0 +1,81 @@
+//! What to change on the command line after a failure the library reports in its own terms:
+//! the library never names a flag, so the hints that do are kept here, keyed by the error's
+//! type and variant.
+
+use crate::error::Error;
+use crate::kafka::connection::RequestError;
+use crate::produce::spill;
+use crate::source;
+
+/// A line of advice for `e`, if there is one.
+pub fn advice(e: &Error) -> Option<String> {
+    if let Some(e) = e.find::<crate::kafka::Error>() {
+        return kafka(e);
+    }
+    if let Some(e) = e.find::<spill::Error>() {
+        return Some(match e {
+            spill::Error::Locked { .. } => "give each producer its own --spill-dir".to_string(),
+            spill::Error::Unusable { .. } => "give --spill-dir a writable directory".to_string(),
+        });
+    }
+    if let Some(source::Error::Status { status, v2, .. }) = e.find::<source::Error>() {
+        return twitter_status(*status, *v2).map(str::to_string);
+    }
+    None
+}
+
+fn kafka(e: &crate::kafka::Error) -> Option<String> {
+    use crate::kafka::Error as K;
+    let failures: Vec<&RequestError> = match e {
+        K::Unreachable { failures, .. } => failures.iter().collect(),
+        K::Request { source, .. } => vec![source],
+        K::UnknownTopic { .. } => {
+            return Some(
+                "check --topic, or create the topic with `tweetpipe topic create`".to_string(),
+            )
+        }
+        K::InvalidGroup { .. } => return Some("give another --group".to_string()),
+        _ => return None,
+    };
+    let mut hints = vec![
+        "check --brokers (KAFKA_BROKERS) and that the brokers are up and reachable from here"
+            .to_string(),
+    ];
+    for f in failures {
+        match f {
+            RequestError::TlsListener { .. } => {
+                hints.push("the port speaks TLS: add --kafka-tls".into())
+            }
+            RequestError::Closed { .. } | RequestError::SaslDropped { .. } => hints.push(
+                "if the brokers require TLS or SASL, see --kafka-tls and --sasl-mechanism".into(),
+            ),
+            RequestError::Tls { .. } | RequestError::TlsTimeout { .. } => hints.push(
+                "for TLS, check that the port is the brokers' TLS listener and that their \
+                 certificate is signed by a CA we trust (--kafka-ca-file) for the host name in \
+                 --brokers"
+                    .into(),
+            ),
+            RequestError::SaslRefused { .. } => hints.push(
+                "for SASL, check --sasl-mechanism, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+                    .into(),
+            ),
+            _ => {}
+        }
+    }
+    hints.dedup();
+    Some(hints.join("; "))
+}
+
+/// What to check after a status of the Twitter stream that retrying cannot fix.
+fn twitter_status(status: u16, v2: bool) -> Option<&'static str> {
+    Some(match (status, v2) {
+        (400, true) => "check --expansions, --tweet-fields, --user-fields and --stream-url's query",
+        (404, true) => "check --stream-url (the v2 stream is …/2/tweets/search/stream)",
+        (404, false) => "check --stream-url",
+        (406, false) => "check --track, --follow (numeric user ids), --locations (lon,lat pairs, south-west first) and --language",
+        (413, false) => "--track takes up to 400 keywords, --follow 5,000 ids, --locations 25 boxes",
+        (416, false) => "check --stream-url's query",
+        (401 | 403, _) => "check the credentials (TWITTER_* variables or --env-file)",
+        _ => return None,
+    })
+}

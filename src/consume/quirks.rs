@@ -1,0 +1,103 @@
+//! What brokers do that the protocol guide does not lead one to expect, and what rskafka
+//! cannot tell us by variant: the workarounds, in one named place.
+//!
+//! - tansu 0.6.0 answers a fetch from an offset inside a record batch with the *next* batch
+//!   (Kafka returns the whole batch and the client drops the records before the offset), which
+//!   would silently lose the rest of the batch for a consumer resuming from a committed
+//!   offset: [`fetch_inside_batch`].
+//! - tansu fetches wait the client's whole max wait even when records are there, so a fetch
+//!   that is catching up asks for no wait at all (see `fetch.rs`).
+//! - tansu's ListOffsets "latest" can lag behind the true end; the end is taken from a
+//!   fetch's high watermark instead ([`high_watermark`]).
+//! - rskafka reports a record batch compressed with a codec it was built without (we link no C
+//!   codecs: lz4 and zstd) as a request error whose innermost cause, a malformed-read error of
+//!   a type rskafka keeps private, names the codec in its message. The public variant is
+//!   matched, and the codec read from that cause's message ([`unsupported_codec`]).
+
+use std::time::Duration;
+
+use rskafka::client::error::{Error as ClientError, ProtocolError, RequestError};
+use rskafka::client::partition::{OffsetAt, PartitionClient};
+use rskafka::record::RecordAndOffset;
+
+use crate::kafka::error::limited;
+use crate::kafka::Error;
+
+/// Fetches from an offset that lies inside a record batch: steps back (1, 2, 4, … records, at
+/// most 4,096) until the batch holding `offset` comes back, and keeps the records from
+/// `offset` on. On Kafka this runs only where the log really has a gap (compaction,
+/// transaction markers), and costs a few fetches.
+pub(crate) async fn fetch_inside_batch(
+    pc: &PartitionClient,
+    offset: i64,
+    fetch_bytes: i32,
+    limit: Duration,
+) -> Option<Vec<RecordAndOffset>> {
+    let mut back = 1i64;
+    while back <= 4096 {
+        let from = (offset - back).max(0);
+        let Ok(Ok((records, _))) =
+            tokio::time::timeout(limit, pc.fetch_records(from, 1..fetch_bytes, 1)).await
+        else {
+            return None;
+        };
+        if records.first().is_some_and(|r| r.offset <= offset) || from == 0 {
+            return Some(records.into_iter().filter(|r| r.offset >= offset).collect());
+        }
+        back *= 2;
+    }
+    None
+}
+
+/// The codec of a record batch rskafka could not decompress, if that is what `e` is.
+pub(crate) fn unsupported_codec(e: &ClientError) -> Option<&'static str> {
+    let ClientError::Request(RequestError::ReadVersionedError(read)) = e else {
+        return None;
+    };
+    let mut cause: &dyn std::error::Error = read;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    let text = cause.to_string();
+    if !text.starts_with("Unimplemented compression") {
+        return None;
+    }
+    Some(if text.contains("Lz4") {
+        "lz4"
+    } else if text.contains("Zstd") {
+        "zstd"
+    } else {
+        "unknown"
+    })
+}
+
+/// Whether `e` says the offset is no longer (or not yet) in the log.
+pub(crate) fn offset_out_of_range(e: &ClientError) -> bool {
+    matches!(
+        e,
+        ClientError::ServerError {
+            protocol_error: ProtocolError::OffsetOutOfRange,
+            ..
+        }
+    )
+}
+
+/// The end of the partition, from a fetch's high watermark.
+pub(crate) async fn high_watermark(pc: &PartitionClient, timeout: Duration) -> Result<i64, Error> {
+    let earliest = offset_at(pc, OffsetAt::Earliest, timeout).await?;
+    let (_, hw) = limited(
+        "fetching the high watermark",
+        timeout,
+        pc.fetch_records(earliest, 1..2, 1),
+    )
+    .await?;
+    Ok(hw)
+}
+
+pub(crate) async fn offset_at(
+    pc: &PartitionClient,
+    at: OffsetAt,
+    timeout: Duration,
+) -> Result<i64, Error> {
+    limited("listing offsets", timeout, pc.get_offset(at)).await
+}
