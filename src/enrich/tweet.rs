@@ -7,10 +7,10 @@
 //! counts, media), so every struct here names only the fields we use and serde_json skips the
 //! rest with its allocation-free skipper. Strings come out as [`Str`], which borrows from the
 //! record whenever the JSON string has no escape (ids, dates, screen names, most hashtags) and
-//! allocates only when it has one (texts with `\uXXXX`, `\/` in URLs). One pass over the bytes
-//! classifies the message too: the control-message keys (`delete`, `limit`, …) are fields of
-//! the same struct, read as [`IgnoredAny`], and only those rare messages are parsed a second
-//! time into a `serde_json::Value` for the caller to write out whole.
+//! allocates only when it has one (texts with `\uXXXX`, `\/` in URLs). What kind of message a
+//! record is, is decided first, by the producer's classifier (it reads only the first few
+//! top-level keys); only the rare control messages are then parsed into a `serde_json::Value`
+//! for the caller to write out whole.
 //!
 //! Decisions that shape the output (documented on [`crate::enrich::EnrichedTweet`] too):
 //! - **Retweets** take text, entities, language and quote flag from the original
@@ -159,16 +159,6 @@ struct Record<'a> {
     data: Option<V2Tweet<'a>>,
     #[serde(borrow)]
     includes: Option<V2Includes<'a>>,
-    errors: Option<IgnoredAny>,
-
-    // v1.1 stream control messages: only their presence matters here.
-    delete: Option<IgnoredAny>,
-    scrub_geo: Option<IgnoredAny>,
-    status_withheld: Option<IgnoredAny>,
-    user_withheld: Option<IgnoredAny>,
-    limit: Option<IgnoredAny>,
-    warning: Option<IgnoredAny>,
-    disconnect: Option<IgnoredAny>,
 }
 
 /// A v1.1 tweet as embedded in `retweeted_status` (its author is not needed).
@@ -332,15 +322,25 @@ enum Format {
 
 /// Parses one record value and tells a tweet from a control message or garbage.
 ///
-/// `Err` carries the final [`Outcome`] for everything that is not a tweet: `Control` (with the
-/// whole message parsed into a `Value`) or `Invalid` (with a reason).
+/// What a record is, is decided by the same classifier the producer keys records by
+/// (`source::twitter::message::classify`), so the two always agree. `Err` carries the final
+/// [`Outcome`] for everything that is not a tweet: `Control` (with the whole message parsed
+/// into a `Value`) or `Invalid` (with a reason).
 pub fn parse(value: &[u8]) -> Result<Parsed<'_>, Outcome> {
-    // serde's derived struct visitor also accepts a JSON array (fields by position), so anything
-    // that does not start as an object is turned away before it gets there.
-    match value.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'{') => {}
-        _ => return Err(not_an_object(value)),
-    }
+    use crate::source::twitter::message::{classify, Message};
+    let format = match classify(value) {
+        Message::Tweet { v2: true, .. } => Format::V2,
+        Message::Tweet { v2: false, .. } => Format::V1,
+        Message::Unparsed => return Err(unparsed(value)),
+        Message::Forward { kind: "unknown" } => {
+            return Err(invalid(unknown_object(&String::from_utf8_lossy(value))))
+        }
+        Message::Forward { kind } => return Err(control(kind, value)),
+        Message::Limit { .. } => return Err(control("limit", value)),
+        Message::Warning { .. } => return Err(control("warning", value)),
+        Message::Disconnect { .. } => return Err(control("disconnect", value)),
+        Message::StreamError(_) => return Err(control("error", value)),
+    };
     // One UTF-8 check of the whole record up front lets serde_json read it as a `str` and skip
     // the check it would otherwise make on every key and kept string (a fifth of parsing).
     let value = match std::str::from_utf8(value) {
@@ -354,55 +354,37 @@ pub fn parse(value: &[u8]) -> Result<Parsed<'_>, Outcome> {
         }
         Err(e) => return Err(invalid(format!("not JSON: {e}"))),
     };
-    if let Some(kind) = control_kind(&record) {
-        // Rare next to tweets: a second parse is cheaper than building a Value for
-        // every record.
-        return Err(match serde_json::from_str(value) {
-            Ok(raw) => Outcome::Control { kind, raw },
-            Err(e) => invalid(format!("not JSON: {e}")),
-        });
-    }
-    if record.data.is_some() {
-        return Ok(Parsed(Box::new(record), Format::V2));
-    }
-    if record.id_str.is_some()
-        || record.id.is_some()
-        || record.text.is_some()
-        || record.full_text.is_some()
-        || record.created_at.is_some()
-        || record.user.is_some()
-    {
-        return Ok(Parsed(Box::new(record), Format::V1));
-    }
-    Err(invalid(unknown_object(value)))
+    Ok(Parsed(Box::new(record), format))
 }
 
 fn invalid(reason: String) -> Outcome {
     Outcome::Invalid { reason }
 }
 
-fn control_kind(r: &Record<'_>) -> Option<&'static str> {
-    Some(if r.delete.is_some() {
-        "delete"
-    } else if r.scrub_geo.is_some() {
-        "scrub_geo"
-    } else if r.status_withheld.is_some() {
-        "status_withheld"
-    } else if r.user_withheld.is_some() {
-        "user_withheld"
-    } else if r.limit.is_some() {
-        "limit"
-    } else if r.warning.is_some() {
-        "warning"
-    } else if r.disconnect.is_some() {
-        "disconnect"
-    } else if r.errors.is_some() && r.data.is_none() {
-        // With `data` beside it, `errors` only reports expansions that could not be filled
-        // (a deleted quoted tweet, a suspended author): that record is still a tweet.
-        "error"
-    } else {
-        return None;
-    })
+/// A stream control message, parsed whole for the deletes output. Rare next to tweets: a
+/// parse into a `Value` costs little here.
+fn control(kind: &'static str, value: &[u8]) -> Outcome {
+    match serde_json::from_slice(value) {
+        Ok(raw) => Outcome::Control { kind, raw },
+        Err(e) => invalid(format!("not JSON: {e}")),
+    }
+}
+
+/// Why a record the classifier could not read as a JSON object is not one.
+fn unparsed(value: &[u8]) -> Outcome {
+    // serde's derived struct visitor also accepts a JSON array (fields by position), so
+    // anything that does not start as an object is named for what it is instead.
+    match value.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        _ => return not_an_object(value),
+    }
+    match std::str::from_utf8(value) {
+        Err(e) => invalid(format!("not JSON: not UTF-8 ({e})")),
+        Ok(v) => match serde_json::from_str::<serde::de::IgnoredAny>(v) {
+            Err(e) => invalid(format!("not JSON: {e}")),
+            Ok(_) => invalid("not JSON: not one well-formed object".to_string()),
+        },
+    }
 }
 
 /// The reason for a value that is not a JSON object.
