@@ -136,29 +136,7 @@ fn source(args: &ProduceArgs) -> Result<Source> {
     }
     let stream = stream_config(args)?;
     if v2 {
-        let token = super::credentials::bearer_token(args.env_file.as_deref())?;
-        let uri = stream_url(
-            args.stream_url.as_deref().unwrap_or(V2_STREAM_URL),
-            V2_STREAM_URL,
-        )?;
-        let fields = V2Fields {
-            expansions: args.expansions.clone(),
-            tweet_fields: args.tweet_fields.clone(),
-            user_fields: args.user_fields.clone(),
-        };
-        let rules = match &args.track {
-            Some(t) => Some(Box::new((
-                RulesApi::new(&uri, token.clone()),
-                super::rules::track_rules(t)?,
-            ))),
-            None => None,
-        };
-        let client = StreamClient::new_v2(uri, &fields, token);
-        return Ok(Source::Twitter {
-            client: Box::new(client),
-            stream,
-            rules,
-        });
+        return v2_stream(args, stream);
     }
     let creds = super::credentials::oauth(args.env_file.as_deref())?;
     if args.track.is_none() && args.follow.is_none() && args.locations.is_none() {
@@ -181,6 +159,33 @@ fn source(args: &ProduceArgs) -> Result<Source> {
         client: Box::new(StreamClient::new(uri, &filter, creds)),
         stream,
         rules: None,
+    })
+}
+
+/// The v2 filtered stream, with `--track`'s rules to make the server's.
+fn v2_stream(args: &ProduceArgs, stream: StreamConfig) -> Result<Source> {
+    let token = super::credentials::bearer_token(args.env_file.as_deref())?;
+    let uri = stream_url(
+        args.stream_url.as_deref().unwrap_or(V2_STREAM_URL),
+        V2_STREAM_URL,
+    )?;
+    let fields = V2Fields {
+        expansions: args.expansions.clone(),
+        tweet_fields: args.tweet_fields.clone(),
+        user_fields: args.user_fields.clone(),
+    };
+    let rules = match &args.track {
+        Some(t) => Some(Box::new((
+            RulesApi::new(&uri, token.clone()),
+            super::rules::track_rules(t)?,
+        ))),
+        None => None,
+    };
+    let client = StreamClient::new_v2(uri, &fields, token);
+    Ok(Source::Twitter {
+        client: Box::new(client),
+        stream,
+        rules,
     })
 }
 

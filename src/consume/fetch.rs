@@ -226,30 +226,18 @@ async fn fetch_loop(p: &Partition, mut offset: i64, jobs: mpsc::Sender<Job>) {
                 continue;
             }
         };
-        if let Some(codec) = quirks::unsupported_codec(&err) {
-            let _ = jobs
-                .send(Job::Fatal(format!(
-                    "partition {partition} at offset {offset} holds a {codec}-compressed record batch; tweetpipe links no C codecs and reads only uncompressed, gzip and snappy batches. Have the producer use gzip or snappy"
-                )))
-                .await;
-            // Stay until the forwarder has passed everything on, the fatal error last.
-            drop(jobs);
-            std::future::pending::<()>().await;
-            return;
-        }
-        if quirks::offset_out_of_range(&err) {
-            if let Ok(earliest) = pc.get_offset(OffsetAt::Earliest).await {
-                if earliest > offset {
-                    tracing::warn!(
-                        partition,
-                        from = offset,
-                        to = earliest,
-                        "records before {earliest} were deleted by retention; skipping ahead"
-                    );
-                    offset = earliest;
-                    continue;
-                }
+        match after_error(pc, partition, offset, &err, &jobs).await {
+            AfterError::Fatal => {
+                // Stay until the forwarder has passed everything on, the fatal error last.
+                drop(jobs);
+                std::future::pending::<()>().await;
+                return;
             }
+            AfterError::SkipTo(earliest) => {
+                offset = earliest;
+                continue;
+            }
+            AfterError::Retry => {}
         }
         let wait = retry.next_wait().unwrap_or(Duration::from_secs(5));
         tracing::warn!(
@@ -259,6 +247,47 @@ async fn fetch_loop(p: &Partition, mut offset: i64, jobs: mpsc::Sender<Job>) {
         );
         tokio::time::sleep(wait).await;
     }
+}
+
+/// What a failed fetch means for the loop.
+enum AfterError {
+    /// The error was handed on as fatal: stop fetching.
+    Fatal,
+    /// Records before this offset are gone (retention): go on from it.
+    SkipTo(i64),
+    /// Wait, then try again.
+    Retry,
+}
+
+async fn after_error(
+    pc: &PartitionClient,
+    partition: i32,
+    offset: i64,
+    err: &rskafka::client::error::Error,
+    jobs: &mpsc::Sender<Job>,
+) -> AfterError {
+    if let Some(codec) = quirks::unsupported_codec(err) {
+        let _ = jobs
+            .send(Job::Fatal(format!(
+                "partition {partition} at offset {offset} holds a {codec}-compressed record batch; tweetpipe links no C codecs and reads only uncompressed, gzip and snappy batches. Have the producer use gzip or snappy"
+            )))
+            .await;
+        return AfterError::Fatal;
+    }
+    if quirks::offset_out_of_range(err) {
+        if let Ok(earliest) = pc.get_offset(OffsetAt::Earliest).await {
+            if earliest > offset {
+                tracing::warn!(
+                    partition,
+                    from = offset,
+                    to = earliest,
+                    "records before {earliest} were deleted by retention; skipping ahead"
+                );
+                return AfterError::SkipTo(earliest);
+            }
+        }
+    }
+    AfterError::Retry
 }
 
 fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use kafka_protocol::messages::create_topics_request::{
     CreatableTopic, CreatableTopicConfig, CreateTopicsRequest,
 };
+use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::describe_configs_request::{
     DescribeConfigsRequest, DescribeConfigsResource,
 };
@@ -162,6 +163,16 @@ async fn create_on(
         }
         break result;
     };
+    created(result, cluster, spec)
+}
+
+/// What CreateTopics answered for the topic: what it got, or why it was refused.
+fn created(
+    result: CreatableTopicResult,
+    cluster: &Cluster,
+    spec: &TopicSpec,
+) -> Result<Created, Error> {
+    let topic = &spec.name;
     let message = result.error_message.map(|m| m.to_string());
     match ResponseError::try_from_code(result.error_code) {
         None => {}

@@ -110,7 +110,9 @@ impl Batcher {
     }
 
     /// Runs until the channel is closed and everything taken from it has been delivered or
-    /// has failed.
+    /// has failed. (One loop over one `select!`, longer than most functions here: its
+    /// branches all act on the same batches and counts, which splitting it would only pass
+    /// around.)
     pub(crate) async fn run(self, mut rx: Receiver) {
         let n = self.partitions.len();
         let mut batches: Vec<Batch> = (0..n).map(|_| Batch::default()).collect();

@@ -80,6 +80,39 @@ impl Source {
     fn is_live(&self) -> bool {
         matches!(self, Source::Twitter { .. })
     }
+
+    /// What must happen before anything else connects: the stream's rules, so that a rejected
+    /// term is an error before Kafka is touched.
+    async fn prepare(&self) -> Result<()> {
+        if let Source::Twitter {
+            rules: Some(rules), ..
+        } = self
+        {
+            let (api, wanted) = &**rules;
+            for line in api.sync(wanted, false).await? {
+                tracing::info!("rules: {line}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the source into `intake` until it ends.
+    async fn run(
+        &self,
+        intake: &mut Intake,
+        stats: &SourceStats,
+        shutdown: &Shutdown,
+    ) -> Result<End, crate::source::Error> {
+        match self {
+            Source::Twitter { client, stream, .. } => {
+                stream::run(client, stream, intake, stats, shutdown).await
+            }
+            Source::File {
+                path,
+                max_record_bytes,
+            } => replay::run(path, *max_record_bytes, intake, stats, shutdown).await,
+        }
+    }
 }
 
 /// The tasks that run beside the source, and how to stop them.
@@ -103,17 +136,7 @@ pub(crate) async fn run(cfg: Config) -> Result<()> {
     };
     let shutdown = Shutdown::new();
     shutdown.listen_for_signals();
-    // The stream's rules before anything else connects, so a rejected term is an error before
-    // Kafka is touched.
-    if let Source::Twitter {
-        rules: Some(rules), ..
-    } = &cfg.source
-    {
-        let (api, wanted) = &**rules;
-        for line in api.sync(wanted, false).await? {
-            tracing::info!("rules: {line}");
-        }
-    }
+    cfg.source.prepare().await?;
     let (tx, rx) = channel::channel(cfg.channel_capacity, cfg.channel_bytes);
     let reporter = stats::spawn_reporter(
         stats.clone(),
@@ -135,24 +158,7 @@ pub(crate) async fn run(cfg: Config) -> Result<()> {
         .dedup
         .map(|(window, capacity)| Dedup::new(window, capacity));
     let mut intake = Intake::new(tx, stats.clone(), cfg.max_records, spill.clone(), dedup);
-    let ended = match &cfg.source {
-        Source::Twitter { client, stream, .. } => {
-            stream::run(client, stream, &mut intake, &source_stats, &shutdown).await
-        }
-        Source::File {
-            path,
-            max_record_bytes,
-        } => {
-            replay::run(
-                path,
-                *max_record_bytes,
-                &mut intake,
-                &source_stats,
-                &shutdown,
-            )
-            .await
-        }
-    };
+    let ended = cfg.source.run(&mut intake, &source_stats, &shutdown).await;
     let limit_reached = intake.limit_reached();
     // Closing the channel (all senders gone) tells the batcher to flush everything and
     // finish; the drainer holds a sender too, and is stopped in `finish`.

@@ -171,101 +171,109 @@ impl Framer {
     }
 
     fn drain(&mut self, out: &mut Vec<Frame>) -> Result<(), FrameError> {
-        loop {
-            match self.state {
-                State::Body(len) => {
-                    if self.buf.len() < len {
-                        return Ok(());
-                    }
-                    let mut msg = self.buf.split_to(len);
-                    if msg.ends_with(b"\r\n") {
-                        msg.truncate(len - 2);
-                    } else if msg.ends_with(b"\n") {
-                        msg.truncate(len - 1);
-                    }
-                    self.state = State::Line;
-                    out.push(classify_line(msg.freeze()));
+        while self.step(out)? {}
+        Ok(())
+    }
+
+    /// One step of the state machine over what is buffered; `false` when it needs more bytes.
+    fn step(&mut self, out: &mut Vec<Frame>) -> Result<bool, FrameError> {
+        match self.state {
+            State::Body(len) => {
+                if self.buf.len() < len {
+                    return Ok(false);
                 }
-                State::Line => {
-                    let Some((content_end, next)) = self.find_line_end() else {
-                        if self.framing == Framing::Length {
-                            // Already over the limit, even if a last `\r` is half of the
-                            // terminator: refused now, as it would be once complete.
-                            let pending_cr = self.buf.last() == Some(&b'\r');
-                            if self.buf.len() > MAX_LENGTH_LINE + usize::from(pending_cr) {
-                                return Err(length_line_too_long(&self.buf));
-                            }
-                            return Ok(());
-                        }
-                        if self.buf.len() > self.max + 2 {
-                            let last_cr = self.buf.last() == Some(&b'\r');
-                            self.state = State::SkipLine {
-                                skipped: self.buf.len(),
-                                last_cr,
-                            };
-                            self.buf.clear();
-                            self.scanned = 0;
-                        }
-                        return Ok(());
+                let mut msg = self.buf.split_to(len);
+                if msg.ends_with(b"\r\n") {
+                    msg.truncate(len - 2);
+                } else if msg.ends_with(b"\n") {
+                    msg.truncate(len - 1);
+                }
+                self.state = State::Line;
+                out.push(classify_line(msg.freeze()));
+                Ok(true)
+            }
+            State::Line => self.line(out),
+            State::SkipBody { remaining, total } => {
+                let n = remaining.min(self.buf.len());
+                self.buf.advance(n);
+                if n < remaining {
+                    self.state = State::SkipBody {
+                        remaining: remaining - n,
+                        total,
                     };
-                    let mut line = self.buf.split_to(next);
-                    line.truncate(content_end);
-                    self.scanned = 0;
-                    if self.framing != Framing::Length {
-                        if content_end > self.max {
-                            out.push(Frame::Oversized(next));
-                        } else {
-                            out.push(classify_line(line.freeze()));
-                        }
-                        continue;
-                    }
-                    // The limit applies to the line however the stream was cut: a piece that
-                    // ends inside a line longer than this is refused before the line is whole.
-                    if content_end > MAX_LENGTH_LINE {
-                        return Err(length_line_too_long(&line));
-                    }
-                    // Blank (ASCII whitespace, as for the other framings) is a keep-alive; a
-                    // line that is not UTF-8 is lost sync like any other non-number.
-                    let text = line.trim_ascii();
-                    if text.is_empty() {
-                        out.push(Frame::KeepAlive);
-                        continue;
-                    }
-                    let len: usize = std::str::from_utf8(text)
-                        .ok()
-                        .and_then(|t| t.parse().ok())
-                        .ok_or_else(|| {
-                            FrameError::BadLength(String::from_utf8_lossy(&line).into_owned())
-                        })?;
-                    if len > self.max + 2 {
-                        // Skipped here, from the buffer, and `push` skips the rest: one
-                        // piece may hold any number of these, so no recursion and no copy.
-                        self.state = State::SkipBody {
-                            remaining: len,
-                            total: len,
-                        };
-                        continue;
-                    }
-                    self.state = State::Body(len);
+                    return Ok(false);
                 }
-                State::SkipBody { remaining, total } => {
-                    let n = remaining.min(self.buf.len());
-                    self.buf.advance(n);
-                    if n < remaining {
-                        self.state = State::SkipBody {
-                            remaining: remaining - n,
-                            total,
-                        };
-                        return Ok(());
-                    }
-                    out.push(Frame::Oversized(total));
-                    self.state = State::Line;
-                }
-                State::SkipLine { .. } => {
-                    unreachable!("drain never skips a line: it clears the buffer first")
-                }
+                out.push(Frame::Oversized(total));
+                self.state = State::Line;
+                Ok(true)
+            }
+            State::SkipLine { .. } => {
+                unreachable!("drain never skips a line: it clears the buffer first")
             }
         }
+    }
+
+    /// A whole line, if one is buffered: a record, or (length framing) the next body's length.
+    fn line(&mut self, out: &mut Vec<Frame>) -> Result<bool, FrameError> {
+        let Some((content_end, next)) = self.find_line_end() else {
+            if self.framing == Framing::Length {
+                // Already over the limit, even if a last `\r` is half of the terminator:
+                // refused now, as it would be once complete.
+                let pending_cr = self.buf.last() == Some(&b'\r');
+                if self.buf.len() > MAX_LENGTH_LINE + usize::from(pending_cr) {
+                    return Err(length_line_too_long(&self.buf));
+                }
+                return Ok(false);
+            }
+            if self.buf.len() > self.max + 2 {
+                let last_cr = self.buf.last() == Some(&b'\r');
+                self.state = State::SkipLine {
+                    skipped: self.buf.len(),
+                    last_cr,
+                };
+                self.buf.clear();
+                self.scanned = 0;
+            }
+            return Ok(false);
+        };
+        let mut line = self.buf.split_to(next);
+        line.truncate(content_end);
+        self.scanned = 0;
+        if self.framing != Framing::Length {
+            if content_end > self.max {
+                out.push(Frame::Oversized(next));
+            } else {
+                out.push(classify_line(line.freeze()));
+            }
+            return Ok(true);
+        }
+        // The limit applies to the line however the stream was cut: a piece that ends inside
+        // a line longer than this is refused before the line is whole.
+        if content_end > MAX_LENGTH_LINE {
+            return Err(length_line_too_long(&line));
+        }
+        // Blank (ASCII whitespace, as for the other framings) is a keep-alive; a line that is
+        // not UTF-8 is lost sync like any other non-number.
+        let text = line.trim_ascii();
+        if text.is_empty() {
+            out.push(Frame::KeepAlive);
+            return Ok(true);
+        }
+        let len: usize = std::str::from_utf8(text)
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| FrameError::BadLength(String::from_utf8_lossy(&line).into_owned()))?;
+        self.state = if len > self.max + 2 {
+            // Skipped here, from the buffer, and `push` skips the rest: one piece may hold any
+            // number of these, so no recursion and no copy.
+            State::SkipBody {
+                remaining: len,
+                total: len,
+            }
+        } else {
+            State::Body(len)
+        };
+        Ok(true)
     }
 
     /// Finds the end of the line in `buf`: (end of content, start of the next line).

@@ -56,17 +56,15 @@ pub(crate) fn open(path: &Path) -> Result<Box<dyn Read + Send>, Error> {
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-/// Replays `path` into `out` until the end of the file, shutdown, or `out` says stop.
-pub(crate) async fn run(
-    path: &Path,
-    max_record_bytes: usize,
-    out: &mut impl Output,
-    stats: &SourceStats,
-    shutdown: &Shutdown,
-) -> Result<End, Error> {
-    let mut reader = open(path)?;
-    let (tx, mut rx) = mpsc::channel::<std::io::Result<Vec<u8>>>(4);
-    let reading = tokio::task::spawn_blocking(move || loop {
+/// Reads `reader` on a blocking thread, handing pieces to the returned channel.
+fn spawn_reader(
+    mut reader: Box<dyn Read + Send>,
+) -> (
+    tokio::task::JoinHandle<()>,
+    mpsc::Receiver<std::io::Result<Vec<u8>>>,
+) {
+    let (tx, rx) = mpsc::channel::<std::io::Result<Vec<u8>>>(4);
+    let task = tokio::task::spawn_blocking(move || loop {
         // `take` + `read_to_end` fills the piece without zeroing it first.
         let mut buf = Vec::with_capacity(PIECE);
         match (&mut reader).take(PIECE as u64).read_to_end(&mut buf) {
@@ -83,6 +81,18 @@ pub(crate) async fn run(
             }
         }
     });
+    (task, rx)
+}
+
+/// Replays `path` into `out` until the end of the file, shutdown, or `out` says stop.
+pub(crate) async fn run(
+    path: &Path,
+    max_record_bytes: usize,
+    out: &mut impl Output,
+    stats: &SourceStats,
+    shutdown: &Shutdown,
+) -> Result<End, Error> {
+    let (reading, mut rx) = spawn_reader(open(path)?);
     let mut framer = Framer::new(Framing::Newline, max_record_bytes);
     let mut frames = Vec::new();
     let mut line_no: u64 = 0;

@@ -17,25 +17,12 @@ impl Connection {
         sasl: &Sasl,
         limit: Duration,
     ) -> Result<(), RequestError> {
-        use rsasl::prelude::{Mechname, SASLClient, SASLConfig};
         let deadline = Instant::now() + limit;
-        let left = || {
-            deadline
-                .saturating_duration_since(Instant::now())
-                .max(Duration::from_millis(1))
-        };
+        let left = || left(deadline);
         let mechanism = sasl.mechanism.name();
         let addr = self.addr().to_string();
-        let refused = |why: String| RequestError::SaslRefused {
-            addr: addr.clone(),
-            mechanism,
-            user: sasl.username.clone(),
-            why,
-        };
-        let malformed = |message: String| RequestError::Malformed {
-            what: format!("SASL {mechanism} with {addr}"),
-            message,
-        };
+        let refused = |why: String| refused(&addr, sasl, why);
+        let malformed = |message: String| malformed(&addr, sasl, message);
         if self.version::<SaslHandshakeRequest>()? < 1 {
             return Err(malformed(
                 "the broker speaks only SaslHandshake v0 (Kafka before 1.0); tweetpipe needs v1"
@@ -66,6 +53,21 @@ impl Connection {
                 error_name(resp.error_code)
             )));
         }
+        self.exchange_tokens(sasl, deadline).await
+    }
+
+    /// SaslAuthenticate, one token each way, until rsasl says the exchange is complete.
+    async fn exchange_tokens(
+        &mut self,
+        sasl: &Sasl,
+        deadline: Instant,
+    ) -> Result<(), RequestError> {
+        use rsasl::prelude::{Mechname, SASLClient, SASLConfig};
+        let left = || left(deadline);
+        let mechanism = sasl.mechanism.name();
+        let addr = self.addr().to_string();
+        let refused = |why: String| refused(&addr, sasl, why);
+        let malformed = |message: String| malformed(&addr, sasl, message);
         let config = SASLConfig::with_credentials(
             None,
             sasl.username.clone(),
@@ -99,5 +101,28 @@ impl Connection {
                 return Ok(());
             }
         }
+    }
+}
+
+/// Time left until `deadline`, at least a millisecond.
+fn left(deadline: Instant) -> Duration {
+    deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(1))
+}
+
+fn refused(addr: &str, sasl: &Sasl, why: String) -> RequestError {
+    RequestError::SaslRefused {
+        addr: addr.to_string(),
+        mechanism: sasl.mechanism.name(),
+        user: sasl.username.clone(),
+        why,
+    }
+}
+
+fn malformed(addr: &str, sasl: &Sasl, message: String) -> RequestError {
+    RequestError::Malformed {
+        what: format!("SASL {} with {addr}", sasl.mechanism.name()),
+        message,
     }
 }

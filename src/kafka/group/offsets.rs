@@ -31,12 +31,14 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
+use kafka_protocol::messages::find_coordinator_response::FindCoordinatorResponse;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequest, OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::offset_fetch_request::{
     OffsetFetchRequest, OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
 };
+use kafka_protocol::messages::offset_fetch_response::OffsetFetchResponse;
 use kafka_protocol::messages::{ApiKey, GroupId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
@@ -271,51 +273,7 @@ async fn find_coordinator(
         .request_within(&req, left(deadline))
         .await
         .map_err(request_error(what.clone()))?;
-    let (code, message, host, port) = if version >= 4 {
-        let Some(c) = resp
-            .coordinators
-            .iter()
-            .find(|c| c.key.as_str() == group)
-            .or(resp.coordinators.first())
-        else {
-            // Retryable like COORDINATOR_NOT_AVAILABLE: the broker may know one shortly.
-            return Err(Error::Broker {
-                what,
-                code: ResponseError::CoordinatorNotAvailable.code(),
-                message: Some("the answer names no coordinator".into()),
-            });
-        };
-        (
-            c.error_code,
-            c.error_message.clone(),
-            c.host.to_string(),
-            c.port,
-        )
-    } else {
-        (
-            resp.error_code,
-            resp.error_message.clone(),
-            resp.host.to_string(),
-            resp.port,
-        )
-    };
-    let message = message.map(|m| m.to_string());
-    match ResponseError::try_from_code(code) {
-        None => {}
-        Some(ResponseError::InvalidGroupId) => {
-            return Err(Error::InvalidGroup {
-                group: group.to_string(),
-                message,
-            })
-        }
-        Some(_) => {
-            return Err(Error::Broker {
-                what,
-                code,
-                message,
-            })
-        }
-    }
+    let (host, port) = coordinator_of(&resp, version, group, what)?;
     let addr = format!("{host}:{port}");
     if addr == boot.addr() {
         return Ok(boot);
@@ -330,6 +288,51 @@ async fn find_coordinator(
     .map_err(request_error(format!(
         "connecting to the coordinator of group {group:?} at {addr}"
     )))
+}
+
+/// The coordinator a FindCoordinator answer names, or the error it reports.
+fn coordinator_of(
+    resp: &FindCoordinatorResponse,
+    version: i16,
+    group: &str,
+    what: String,
+) -> Result<(String, i32), Error> {
+    let (code, message, host, port) = if version >= 4 {
+        let Some(c) = resp
+            .coordinators
+            .iter()
+            .find(|c| c.key.as_str() == group)
+            .or(resp.coordinators.first())
+        else {
+            // Retryable like COORDINATOR_NOT_AVAILABLE: the broker may know one shortly.
+            return Err(Error::Broker {
+                what,
+                code: ResponseError::CoordinatorNotAvailable.code(),
+                message: Some("the answer names no coordinator".into()),
+            });
+        };
+        (c.error_code, &c.error_message, c.host.to_string(), c.port)
+    } else {
+        (
+            resp.error_code,
+            &resp.error_message,
+            resp.host.to_string(),
+            resp.port,
+        )
+    };
+    let message = message.as_ref().map(|m| m.to_string());
+    match ResponseError::try_from_code(code) {
+        None => Ok((host, port)),
+        Some(ResponseError::InvalidGroupId) => Err(Error::InvalidGroup {
+            group: group.to_string(),
+            message,
+        }),
+        Some(_) => Err(Error::Broker {
+            what,
+            code,
+            message,
+        }),
+    }
 }
 
 /// Per-partition error codes of an answer, as one error: the first code that retrying will
@@ -387,15 +390,41 @@ async fn fetch_once(
         .request_within(&req, limit)
         .await
         .map_err(request_error(what.clone()))?;
+    let rows = committed_rows(&resp, version, group, topic, &what)?;
+    if let Some(p) = partitions.iter().find(|p| !rows.iter().any(|r| r.0 == **p)) {
+        return Err(Error::Unexpected(format!(
+            "{what}: partition {p} is missing from the answer"
+        )));
+    }
+    let codes: Vec<(i32, i16)> = rows.iter().map(|r| (r.0, r.2)).collect();
+    if let Some(e) = partition_errors(what, &codes) {
+        return Err(e);
+    }
+    // -1: nothing committed.
+    Ok(rows
+        .into_iter()
+        .filter(|r| partitions.contains(&r.0) && r.1 >= 0)
+        .map(|r| (r.0, r.1))
+        .collect())
+}
+
+/// (partition, committed offset, error code) for `topic` in an OffsetFetch answer, whatever
+/// its version; a group-level error code as the error.
+fn committed_rows(
+    resp: &OffsetFetchResponse,
+    version: i16,
+    group: &str,
+    topic: &str,
+    what: &str,
+) -> Result<Vec<(i32, i64, i16)>, Error> {
     let top_error = |code: i16| {
         (code != 0).then(|| Error::Broker {
-            what: what.clone(),
+            what: what.to_string(),
             code,
             message: None,
         })
     };
-    // (partition, committed offset, error code) for our topic, whatever the version.
-    let mut rows: Vec<(i32, i64, i16)> = Vec::new();
+    let mut rows = Vec::new();
     if version >= 8 {
         let Some(g) = resp.groups.iter().find(|g| g.group_id.0.as_str() == group) else {
             return Err(Error::Unexpected(format!(
@@ -424,21 +453,7 @@ async fn fetch_once(
             );
         }
     }
-    if let Some(p) = partitions.iter().find(|p| !rows.iter().any(|r| r.0 == **p)) {
-        return Err(Error::Unexpected(format!(
-            "{what}: partition {p} is missing from the answer"
-        )));
-    }
-    let codes: Vec<(i32, i16)> = rows.iter().map(|r| (r.0, r.2)).collect();
-    if let Some(e) = partition_errors(what, &codes) {
-        return Err(e);
-    }
-    // -1: nothing committed.
-    Ok(rows
-        .into_iter()
-        .filter(|r| partitions.contains(&r.0) && r.1 >= 0)
-        .map(|r| (r.0, r.1))
-        .collect())
+    Ok(rows)
 }
 
 async fn commit_once(
