@@ -65,6 +65,11 @@ pub(crate) fn write_summary(
         })
 }
 
+/// `x` to one decimal: rates and sizes read well in text logs and stay numbers in JSON.
+pub(crate) fn tenths(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
 /// One report per period for a repeating condition.
 #[derive(Debug)]
 pub(crate) struct Every {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::enrich::Outcome;
-use crate::produce::stats::tenths;
+use crate::logging::tenths;
 
 /// What the stats count for each record of one fetch, in offset order.
 #[derive(Debug, Default)]

@@ -312,7 +312,7 @@ async fn finish(
         if !s.is_empty() {
             tracing::warn!(
                 dir = %s.dir().display(),
-                mb = stats::tenths(s.bytes_on_disk() as f64 / 1e6),
+                mb = crate::logging::tenths(s.bytes_on_disk() as f64 / 1e6),
                 "records remain in the spill; the next run delivers them first"
             );
         }

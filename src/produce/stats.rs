@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::channel::Depth;
+use crate::logging::tenths;
 use crate::source::SourceStats;
 
 #[derive(Debug, Default)]
@@ -54,11 +55,6 @@ impl Stats {
     pub(crate) fn get(counter: &AtomicU64) -> u64 {
         counter.load(Relaxed)
     }
-}
-
-/// `x` to one decimal: rates and sizes read well in text logs and stay numbers in JSON.
-pub(crate) fn tenths(x: f64) -> f64 {
-    (x * 10.0).round() / 10.0
 }
 
 /// Prints a stats line every `interval` until the task is aborted.
