@@ -30,6 +30,14 @@ Subcommands (stdout: one JSON object per line; diagnostics go to stderr)
         of T (Consumer.committed(), no subscription, nothing consumed). Prints per
         partition, in order,
             {"partition":p,"offset":o}        (o = null when nothing is committed)
+    subscribe --brokers B --topic T --group G [--assignor range,roundrobin] [--timeout SECS]
+        Joins group G as a subscribed member (classic protocol, eager assignors in
+        the given order; session timeout 10 s, heartbeat 1 s) and prints one line
+        per rebalance callback, as it happens:
+            {"event":"assigned"|"revoked","member_id":"...","partitions":[p,...]}
+        Reads nothing it is assigned (polls only to take part in the group), commits
+        nothing. Runs until its standard input is closed (or SECS pass: exit 3),
+        then closes the consumer, which leaves the group.
     commit   --brokers B --topic T --group G --offsets p:o[,p:o...] [--timeout SECS]
         Commits the given offsets (the next offset to read, Kafka's convention)
         for group G synchronously, as a simple consumer (no subscription, so
@@ -312,9 +320,47 @@ def commit(ck, a):
         consumer.close()
 
 
+def subscribe(ck, a):
+    import select
+    conf = base_config(a.brokers)
+    conf.update({
+        "group.id": a.group,
+        "partition.assignment.strategy": a.assignor,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "allow.auto.create.topics": False,
+        "session.timeout.ms": 10000,
+        "heartbeat.interval.ms": 1000,
+        "fetch.wait.max.ms": 100,
+    })
+    consumer = ck.Consumer(conf)
+
+    def report(event):
+        def cb(c, parts):
+            sys.stdout.write(json.dumps({"event": event, "member_id": c.memberid(),
+                                         "partitions": sorted(p.partition for p in parts)},
+                                        separators=(",", ":")) + "\n")
+            sys.stdout.flush()
+        return cb
+
+    deadline = time.monotonic() + a.timeout
+    try:
+        consumer.subscribe([a.topic], on_assign=report("assigned"), on_revoke=report("revoked"))
+        while time.monotonic() < deadline:
+            consumer.poll(0.2)
+            ready, _, _ = select.select([sys.stdin], [], [], 0)
+            if ready and not sys.stdin.buffer.read1(4096):
+                return 0  # stdin closed: leave the group
+        log("timeout after %.1fs" % a.timeout)
+        return EXIT_TIMEOUT
+    finally:
+        consumer.close()
+        sys.stdout.flush()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="cmd", required=True, metavar="{consume,produce,committed,commit}")
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="{consume,produce,committed,commit,subscribe}")
 
     c = sub.add_parser("consume", help="read N records from the earliest offsets and print them",
                        description="Read all partitions of TOPIC from the earliest offset until COUNT records "
@@ -363,12 +409,24 @@ def main():
     m.add_argument("--offsets", required=True, help="p:o[,p:o...]")
     m.add_argument("--timeout", type=float, default=10.0, help="seconds (default 10)")
 
+    s = sub.add_parser("subscribe", help="be a member of a consumer group and print each rebalance",
+                       description="Join GROUP subscribed to TOPIC (range/roundrobin, eager); print "
+                                   "{\"event\":\"assigned\"|\"revoked\",\"member_id\",\"partitions\"} per "
+                                   "rebalance callback. Runs until stdin is closed, then leaves the group.")
+    s.add_argument("--brokers", required=True, help="bootstrap servers, host:port[,host:port...]")
+    s.add_argument("--topic", required=True)
+    s.add_argument("--group", required=True)
+    s.add_argument("--assignor", default="range,roundrobin",
+                   help="partition.assignment.strategy (default range,roundrobin, librdkafka's own)")
+    s.add_argument("--timeout", type=float, default=120.0, help="seconds before giving up (exit 3; default 120)")
+
     a = ap.parse_args()
     if a.cmd == "consume" and (a.count < 0 or a.timeout < 0):
         ap.error("--count and --timeout must be >= 0")
     ck = import_confluent_kafka()
     try:
-        return {"consume": consume, "produce": produce, "committed": committed, "commit": commit}[a.cmd](ck, a)
+        return {"consume": consume, "produce": produce, "committed": committed, "commit": commit,
+                "subscribe": subscribe}[a.cmd](ck, a)
     except KeyboardInterrupt:
         return EXIT_ERROR
     except ck.KafkaException as e:

@@ -226,7 +226,7 @@ enum Done {
 
 /// Time left until `deadline`, at least a millisecond (so a last attempt fails by its own
 /// timeout rather than not being made).
-fn left(deadline: Instant) -> Duration {
+pub(super) fn left(deadline: Instant) -> Duration {
     deadline
         .saturating_duration_since(Instant::now())
         .max(Duration::from_millis(1))
@@ -239,7 +239,7 @@ fn request_error(what: String) -> impl FnOnce(RequestError) -> Error {
 
 /// FindCoordinator through the first reachable bootstrap broker, then a connection to the
 /// coordinator (the same connection when the bootstrap broker is the coordinator).
-async fn find_coordinator(
+pub(super) async fn find_coordinator(
     cluster: &Cluster,
     group: &str,
     caps: &[(ApiKey, i16)],
@@ -355,7 +355,7 @@ fn partition_errors(what: String, rows: &[(i32, i16)]) -> Option<Error> {
     })
 }
 
-async fn fetch_once(
+pub(super) async fn fetch_once(
     conn: &mut Connection,
     group: &str,
     topic: &str,
