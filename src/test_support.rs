@@ -69,27 +69,7 @@ pub(crate) async fn create_topic(topic: &str, partitions: i32) {
         .expect("create the test topic");
 }
 
-/// Runs `tests/rdkafka_client.py` (librdkafka through confluent-kafka) and returns its exit
-/// code, its JSON lines and its stderr.
-pub(crate) async fn rdkafka(args: &[&str]) -> (i32, Vec<serde_json::Value>, String) {
-    let out = tokio::process::Command::new("python3")
-        .arg(root().join("tests/rdkafka_client.py"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .expect("python3");
-    let lines = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            serde_json::from_str(l)
-                .unwrap_or_else(|e| panic!("bad JSON from rdkafka_client: {e}: {l}"))
-        })
-        .collect();
-    (
-        out.status.code().unwrap_or(-1),
-        lines,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+#[path = "../tests/support/shared.rs"]
+mod shared;
+
+pub(crate) use shared::{rdkafka, silent_broker};

@@ -243,15 +243,7 @@ async fn describing_an_unknown_topic_is_exit_1_and_suggests_create() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_broker_that_never_answers_cannot_hang_the_command() {
-    // Accepts connections, reads nothing, says nothing.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let held = tokio::spawn(async move {
-        let mut conns = Vec::new();
-        while let Ok((s, _)) = listener.accept().await {
-            conns.push(s);
-        }
-    });
+    let (addr, held) = silent_broker().await;
     let started = Instant::now();
     let run = tweetpipe_out(&[
         "topic",

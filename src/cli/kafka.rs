@@ -238,12 +238,13 @@ fn read_certs(path: &Path, flag: &str) -> Result<Vec<CertificateDer<'static>>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::cli::SaslMechanismArg;
     use std::time::Duration;
 
-    fn args() -> KafkaArgs {
+    /// Plaintext flags for a broker on localhost, topic `t` (also for other modules' tests).
+    pub(crate) fn args() -> KafkaArgs {
         KafkaArgs {
             brokers: "127.0.0.1:9092".into(),
             topic: "t".into(),

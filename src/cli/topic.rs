@@ -390,22 +390,11 @@ fn table(out: &mut String, rows: &[Vec<String>]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::KafkaArgs;
     use std::time::Duration;
 
     fn args(configs: &[&str]) -> TopicCreateArgs {
         TopicCreateArgs {
-            kafka: KafkaArgs {
-                brokers: "127.0.0.1:9092".into(),
-                topic: "t".into(),
-                kafka_timeout: Duration::from_secs(1),
-                kafka_tls: false,
-                kafka_ca_file: None,
-                kafka_cert_file: None,
-                kafka_key_file: None,
-                sasl_mechanism: None,
-                sasl_username: None,
-            },
+            kafka: crate::cli::kafka::tests::args(),
             partitions: 3,
             replication_factor: 1,
             retention: Some(Duration::from_secs(7 * 86400)),

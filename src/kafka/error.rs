@@ -119,21 +119,32 @@ impl Classify for Error {
     }
 }
 
-/// Error codes that mean "not now": the coordinator or leader moved or is starting, the
-/// request timed out inside the broker (committing the same offsets again is harmless).
-pub(crate) fn retryable_code(code: i16) -> bool {
+/// Codes after which a group's coordinator is looked up again (it moved, or is loading the
+/// group) and the request retried.
+pub(crate) fn is_coordinator_code(code: i16) -> bool {
     matches!(
         ResponseError::try_from_code(code),
         Some(
             ResponseError::NotCoordinator
                 | ResponseError::CoordinatorNotAvailable
                 | ResponseError::CoordinatorLoadInProgress
-                | ResponseError::RequestTimedOut
-                | ResponseError::NotController
-                | ResponseError::NotLeaderOrFollower
-                | ResponseError::LeaderNotAvailable
         )
     )
+}
+
+/// Error codes that mean "not now": the coordinator or leader moved or is starting, the
+/// request timed out inside the broker (committing the same offsets again is harmless).
+pub(crate) fn retryable_code(code: i16) -> bool {
+    is_coordinator_code(code)
+        || matches!(
+            ResponseError::try_from_code(code),
+            Some(
+                ResponseError::RequestTimedOut
+                    | ResponseError::NotController
+                    | ResponseError::NotLeaderOrFollower
+                    | ResponseError::LeaderNotAvailable
+            )
+        )
 }
 
 fn client_retryable(e: &rskafka::client::error::Error) -> bool {

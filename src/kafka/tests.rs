@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use super::connection::Connection;
 use super::group::OffsetStore;
 use super::{Cluster, Error, Security};
-use crate::test_support::{brokers, cluster, create_topic, rdkafka, unique as topic};
+use crate::test_support::{
+    brokers, cluster, create_topic, rdkafka, silent_broker, unique as topic,
+};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -333,15 +335,7 @@ async fn connection_failures_are_retried_within_the_time_limit() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_broker_that_never_answers_cannot_hang_us() {
-    // Accepts connections, reads nothing, says nothing.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let held = tokio::spawn(async move {
-        let mut conns = Vec::new();
-        while let Ok((s, _)) = listener.accept().await {
-            conns.push(s);
-        }
-    });
+    let (addr, held) = silent_broker().await;
     let limit = Duration::from_millis(500);
 
     let started = Instant::now();

@@ -7,7 +7,12 @@
 //! (the same script), so `cargo nextest run` alone works too.
 #![allow(dead_code)]
 
+mod shared;
 pub mod twitter;
+
+// Each test crate uses some of the support module; these two are not used by all.
+#[allow(unused_imports)]
+pub use shared::{rdkafka, silent_broker};
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -341,30 +346,6 @@ pub async fn create_topic(topic: &str, partitions: i32) {
         .create_topic(topic, partitions, 1, 10_000)
         .await
         .unwrap();
-}
-
-/// Runs `tests/rdkafka_client.py` (librdkafka through confluent-kafka) and returns its JSON lines.
-pub async fn rdkafka(args: &[&str]) -> (i32, Vec<serde_json::Value>, String) {
-    let out = tokio::process::Command::new("python3")
-        .arg(root().join("tests/rdkafka_client.py"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .expect("python3");
-    let lines = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            serde_json::from_str(l)
-                .unwrap_or_else(|e| panic!("bad JSON from rdkafka_client: {e}: {l}"))
-        })
-        .collect();
-    (
-        out.status.code().unwrap_or(-1),
-        lines,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 pub fn write_lines(path: &Path, records: &[Vec<u8>]) {

@@ -5,6 +5,9 @@
 
 use kafka_protocol::ResponseError;
 
+pub(crate) use crate::kafka::error::is_coordinator_code;
+use crate::kafka::error::retryable_code;
+
 use crate::error::{Classify, Kind};
 use crate::kafka::connection::{error_name, RequestError};
 
@@ -134,30 +137,14 @@ impl Classify for GroupError {
     }
 }
 
-/// Codes after which the coordinator is looked up again (it moved, or is loading the group)
-/// and the request retried.
-pub(crate) fn is_coordinator_code(code: i16) -> bool {
-    matches!(
-        ResponseError::try_from_code(code),
-        Some(
-            ResponseError::NotCoordinator
-                | ResponseError::CoordinatorNotAvailable
-                | ResponseError::CoordinatorLoadInProgress
-        )
-    )
-}
-
-/// Codes that a later attempt may not get.
+/// Codes that a later attempt may not get: those of every Kafka call, and the group's own.
 fn is_retryable_code(code: i16) -> bool {
-    is_coordinator_code(code)
+    retryable_code(code)
         || matches!(
             ResponseError::try_from_code(code),
             Some(
-                ResponseError::RequestTimedOut
-                    | ResponseError::RebalanceInProgress
+                ResponseError::RebalanceInProgress
                     | ResponseError::NetworkException
-                    | ResponseError::NotLeaderOrFollower
-                    | ResponseError::LeaderNotAvailable
                     | ResponseError::UnknownTopicOrPartition
             )
         )

@@ -32,11 +32,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use kafka_protocol::messages::join_group_request::{JoinGroupRequest, JoinGroupRequestProtocol};
 use kafka_protocol::messages::join_group_response::{JoinGroupResponse, JoinGroupResponseMember};
-use kafka_protocol::messages::offset_commit_request::{
-    OffsetCommitRequest, OffsetCommitRequestPartition, OffsetCommitRequestTopic,
-};
+use kafka_protocol::messages::offset_commit_request::OffsetCommitRequest;
 use kafka_protocol::messages::sync_group_request::{SyncGroupRequest, SyncGroupRequestAssignment};
-use kafka_protocol::messages::{ApiKey, GroupId, TopicName};
+use kafka_protocol::messages::{ApiKey, GroupId};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
@@ -934,22 +932,13 @@ impl GroupMember {
         let version = conn
             .version::<OffsetCommitRequest>()
             .map_err(|e| self.request_error("OffsetCommit", e))?;
-        let mut req = OffsetCommitRequest::default()
-            .with_group_id(GroupId(StrBytes::from_string(self.config.group.clone())))
-            .with_generation_id_or_member_epoch(generation)
-            .with_member_id(StrBytes::from_string(self.member_id.clone()))
-            .with_topics(vec![OffsetCommitRequestTopic::default()
-                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
-                .with_partitions(
-                    offsets
-                        .iter()
-                        .map(|(&p, &o)| {
-                            OffsetCommitRequestPartition::default()
-                                .with_partition_index(p)
-                                .with_committed_offset(o)
-                        })
-                        .collect(),
-                )]);
+        let mut req = super::offsets::commit_request(
+            &self.config.group,
+            generation,
+            &self.member_id,
+            topic,
+            offsets,
+        );
         if version >= 7 {
             req.group_instance_id = self.config.instance_id.clone().map(StrBytes::from_string);
         }

@@ -456,6 +456,35 @@ fn committed_rows(
     Ok(rows)
 }
 
+/// An OffsetCommit of `offsets` for `topic`, as member `member_id` of `generation` (-1 and ""
+/// for a simple consumer). Fields that some versions lack keep their defaults, which every
+/// version accepts: retention_time_ms -1 (v2-4: the broker's retention),
+/// committed_leader_epoch -1 (v6+: unknown), group_instance_id None (v7+: not a static member).
+pub(super) fn commit_request(
+    group: &str,
+    generation: i32,
+    member_id: &str,
+    topic: &str,
+    offsets: &BTreeMap<i32, i64>,
+) -> OffsetCommitRequest {
+    OffsetCommitRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+        .with_generation_id_or_member_epoch(generation)
+        .with_member_id(StrBytes::from_string(member_id.to_string()))
+        .with_topics(vec![OffsetCommitRequestTopic::default()
+            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_partitions(
+                offsets
+                    .iter()
+                    .map(|(&p, &o)| {
+                        OffsetCommitRequestPartition::default()
+                            .with_partition_index(p)
+                            .with_committed_offset(o)
+                    })
+                    .collect(),
+            )])
+}
+
 async fn commit_once(
     conn: &mut Connection,
     group: &str,
@@ -468,25 +497,13 @@ async fn commit_once(
         "committing offsets of group {group:?} for topic {topic:?} to {}",
         conn.addr()
     );
-    // Fields that some versions lack keep their defaults, which every version accepts:
-    // retention_time_ms -1 (v2-4: the broker's retention), committed_leader_epoch -1 (v6+:
-    // unknown), group_instance_id None (v7+: not a static member).
-    let req = OffsetCommitRequest::default()
-        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
-        .with_generation_id_or_member_epoch(member.generation_id)
-        .with_member_id(StrBytes::from_string(member.member_id.clone()))
-        .with_topics(vec![OffsetCommitRequestTopic::default()
-            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
-            .with_partitions(
-                offsets
-                    .iter()
-                    .map(|(&p, &o)| {
-                        OffsetCommitRequestPartition::default()
-                            .with_partition_index(p)
-                            .with_committed_offset(o)
-                    })
-                    .collect(),
-            )]);
+    let req = commit_request(
+        group,
+        member.generation_id,
+        &member.member_id,
+        topic,
+        offsets,
+    );
     let resp = conn
         .request_within(&req, limit)
         .await
