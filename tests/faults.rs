@@ -8,8 +8,8 @@
 //! does not already cover (a 10 MB line, invalid UTF-8). Consumer: SIGKILLed repeatedly while
 //! the producer is still streaming.
 //!
-//! Each test prints its figures (records, faults, duplicates) with `eprintln!`; the README's
-//! reliability section quotes them.
+//! Each test prints its figures (records, faults, duplicates) with `eprintln!`;
+//! docs/reliability.md quotes them.
 
 mod support;
 

@@ -12,8 +12,8 @@
 //! refuses before authentication, and its storage is in memory, so no user can exist: what is
 //! tested here is that the exchange runs against the real broker and that every refusal is a
 //! clear error with no password in it. A successful login is tested in
-//! `src/kafka/connection.rs` against rsasl's SCRAM server, and in `tests/containers.rs` against
-//! Apache Kafka where Docker is available.
+//! `src/kafka/connection/mod.rs` against rsasl's SCRAM server; `scripts/test-containers
+//! kafka-sasl` offers Apache Kafka's SASL listeners where Docker is available.
 
 mod support;
 

@@ -2,8 +2,8 @@
 //!
 //! Why: musl's x86_64 `memcpy` is one `rep movsq` whatever the size, and every small copy (a
 //! string, a struct, a short slice: most copies a program makes) pays that instruction's
-//! start-up of tens of cycles. In the static binary it was 27% of `consume`'s CPU on one core,
-//! where glibc's vectorised `memmove` takes 7%. These two do what glibc's do at the sizes that
+//! start-up of tens of cycles. In the static binary that cost `consume` several times the CPU
+//! glibc's `memmove` takes (docs/performance.md). These two do what glibc's do at the sizes that
 //! matter: up to 64 bytes, two to four overlapping unaligned loads, then the stores (no loop,
 //! no branch per byte); above, `rep movsb`, which CPUs with ERMS (Intel since 2012, AMD Zen 3)
 //! run as their fastest copy, backwards only when a `memmove` overlaps that way.

@@ -1,8 +1,8 @@
 //! The static musl build's memory: its global allocator and its `memcpy`/`memmove`. Compiled
 //! only for musl (and for the tests); glibc builds use the system allocator and glibc's copies.
 //!
-//! Why not musl's own: musl's malloc maps and unmaps every large buffer, and made `produce` 3x
-//! and `consume` 2x slower than the glibc build; dlmalloc (a pure-Rust port the standard
+//! Why not musl's own: musl's malloc maps and unmaps every large buffer, and made `produce`
+//! and `consume` much slower than the glibc build; dlmalloc (a pure-Rust port the standard
 //! library itself uses on wasm) with a per-thread cache of small blocks in front of it
 //! ([`thread_cache`]) runs at glibc's speed. musl's x86_64 `memcpy` pays a `rep movsq`
 //! start-up on every small copy; [`memcopy`] does what glibc's does at the sizes that matter.

@@ -1,9 +1,9 @@
 //! A per-thread cache of small freed blocks, in front of the static build's allocator.
 //!
 //! Why: the static musl build allocates with dlmalloc (see [`super`]), which has one lock for
-//! every thread. Enriching a tweet makes ~20 small allocations (strings of the output record,
-//! VADER's tokens), so `consume` on two cores spent about a quarter of its CPU waiting on that
-//! lock and ran at ~0.6x the glibc build. Most of those blocks are freed by the thread that
+//! every thread. Enriching a tweet makes many small allocations (strings of the output record,
+//! VADER's tokens), so `consume` on two cores lost much of its CPU to that lock, well behind
+//! glibc (docs/performance.md). Most of those blocks are freed by the thread that
 //! made them, soon after, so each thread keeps its freed small blocks on free lists of its own
 //! and hands them out again without taking the lock.
 //!

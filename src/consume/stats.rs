@@ -4,7 +4,8 @@
 //! The per-tweet facts the window needs are gathered beside the enrichment, on the
 //! partition's task, into a few buffers per fetch ([`Observed`]), not per-tweet `String`s: a
 //! string allocated on one thread and freed on another takes the allocator's lock on the
-//! other thread's arena, and at ~100,000 tweets/s those cross-thread frees queued up.
+//! other thread's arena, and at the consumer's rate those cross-thread frees queued up
+//! (docs/performance.md).
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;

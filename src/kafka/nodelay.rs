@@ -2,8 +2,8 @@
 //!
 //! rskafka 0.6 writes each request's 4-byte length prefix and its body as two separate
 //! writes and leaves Nagle's algorithm on. The body then waits for the ACK of the 4-byte
-//! segment, which the broker delays (delayed ACK, ~40 ms on Linux): measured here, every 8-64
-//! KB produce request stalled about 44 ms. rskafka gives no access to its sockets, so we find
+//! segment, which the broker delays (delayed ACK, ~40 ms on Linux), so every produce request
+//! stalled that long (docs/performance.md). rskafka gives no access to its sockets, so we find
 //! them ourselves: every TCP socket this process owns is ours, and `TCP_NODELAY` is the right
 //! setting for all of them (the Twitter connection sets it too). It is re-applied
 //! periodically because rskafka reconnects on its own after errors.

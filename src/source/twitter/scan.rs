@@ -3,7 +3,7 @@
 //!
 //! Every record on the stream is classified (tweet, control message, other), and that needs
 //! only a few top-level keys of a 3-5 KB object. serde_json can only do it by deserializing
-//! every nested value (even into `IgnoredAny`), which cost a fifth of `produce`'s CPU; this
+//! every nested value (even into `IgnoredAny`), a large share of `produce`'s CPU; this
 //! scanner skips strings with `memchr` and nested values by bracket depth. It still rejects
 //! anything that is not structurally one JSON object (unterminated strings, unbalanced
 //! brackets, trailing bytes, invalid UTF-8), because such records are counted as unparsed.

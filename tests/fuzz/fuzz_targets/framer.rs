@@ -1,4 +1,4 @@
-//! The stream framer (`src/twitter/framer.rs`), all three framings, fed in arbitrary pieces.
+//! The stream framer (`src/source/framer.rs`), all three framings, fed in arbitrary pieces.
 //!
 //! Input layout (see `scripts/fuzz`, which writes seeds in it):
 //! - byte 0: the framing (`% 3`: CRLF, `delimited=length`, newline);
