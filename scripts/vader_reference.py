@@ -68,7 +68,7 @@ def main():
 
     pkg_dir = os.path.dirname(os.path.abspath(vs.__file__))
     for name in ("vader_lexicon.txt", "emoji_utf8_lexicon.txt"):
-        with open(os.path.join(pkg_dir, name), "rb") as a, open(os.path.join(ROOT, "data", "vader", name), "rb") as b:
+        with open(os.path.join(pkg_dir, name), "rb") as a, open(os.path.join(ROOT, "src", "enrich", "vader", name), "rb") as b:
             if a.read() != b.read():
                 sys.exit(f"src/enrich/vader/{name} differs from the one in vaderSentiment {version}")
 
