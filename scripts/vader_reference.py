@@ -10,12 +10,16 @@ only if the corpus or the pinned reference version changes.
     /tmp/vader-venv/bin/pip install --no-deps vaderSentiment==3.3.2   # its only dep, requests, is demo-only
     /tmp/vader-venv/bin/python scripts/vader_reference.py
 
-Input  (default ../shared/data/vader/tweets_groundtruth.tsv, relative to the crate root):
+Input  (default tests/data/vader/tweets_groundtruth.tsv, the corpus bundled with the tests):
     id<TAB>mean human rating -4..4<TAB>text
 Output (default tests/data/vader_reference.tsv), one header line then one row per tweet:
     id<TAB>neg<TAB>neu<TAB>pos<TAB>compound
 with the floats exactly as vaderSentiment returns them (already rounded by it), printed with
 repr() so they read back bit-for-bit.
+
+The checked-in file was made with Python 3.11, whose float sum() adds left to right as the
+Rust port does. Python 3.12 made sum() compensated (Neumaier); emulating that in 3.11 gives
+this same file for this corpus, but it could move a score on other texts.
 
 The script refuses to run against any other vaderSentiment version, and checks that the
 package's lexicon files are byte-identical to the copies the Rust port embeds (src/enrich/vader/),
@@ -57,7 +61,7 @@ def pearson(xs, ys):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--input", default=os.path.join(ROOT, "..", "shared", "data", "vader", "tweets_groundtruth.tsv"))
+    ap.add_argument("--input", default=os.path.join(ROOT, "tests", "data", "vader", "tweets_groundtruth.tsv"))
     ap.add_argument("--output", default=os.path.join(ROOT, "tests", "data", "vader_reference.tsv"))
     args = ap.parse_args()
 

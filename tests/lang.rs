@@ -1,7 +1,7 @@
 //! Holds the language step's fast Latin-script scorer (`enrich::trigrams`) to whatlang itself:
 //! for every text below, `LangDetector::whatlang_info` must give exactly what
 //! `whatlang::Detector::detect` gives under the same languages: the same language, script and
-//! confidence to the last bit. The texts: the 4,200 real tweets of the shared VADER corpus (raw
+//! confidence to the last bit. The texts: the 4,200 real tweets of the VADER corpus (raw
 //! and stripped as the consumer strips them), sentences in a dozen Latin-script languages, and
 //! generated texts built from the profiles' own trigrams and alphabets (close calls and ties
 //! between languages, texts past whatlang's 300- and 600-trigram limits, upper case, digits and

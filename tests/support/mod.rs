@@ -58,19 +58,17 @@ pub fn topic(name: &str) -> String {
     format!("{name}-{}-{}", std::process::id(), nanos % 1_000_000_000)
 }
 
-/// The project's shared test data: `TWEETPIPE_SHARED_DIR` (scripts/test sets it, also for a
-/// clone made away from the original checkout), else `../shared` next to the crate.
-pub fn shared_dir() -> PathBuf {
-    std::env::var_os("TWEETPIPE_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("../shared"))
+/// The VADER ground-truth corpus bundled with the tests (tests/data/vader/, MIT; see its
+/// README): `id<TAB>mean human rating<TAB>text` lines.
+pub fn vader_corpus_path() -> PathBuf {
+    root().join("tests/data/vader/tweets_groundtruth.tsv")
 }
 
-/// Real tweet texts (the VADER ground-truth set in the shared data).
+/// Real tweet texts (the VADER ground-truth corpus).
 pub fn texts() -> &'static [String] {
     static TEXTS: OnceLock<Vec<String>> = OnceLock::new();
     TEXTS.get_or_init(|| {
-        let path = shared_dir().join("data/vader/tweets_groundtruth.tsv");
+        let path = vader_corpus_path();
         let data =
             std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         data.lines()
