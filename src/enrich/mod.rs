@@ -21,7 +21,6 @@
 //! file, where 7% are "und" and all are full sentences; whatlang itself took ≈44 µs, see
 //! [`lang`] and [`trigrams`] for what brings it down).
 
-mod fxhash;
 pub mod lang;
 pub mod trigrams;
 pub mod tweet;

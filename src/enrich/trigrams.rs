@@ -23,7 +23,7 @@ use std::sync::LazyLock;
 use whatlang::dev::{alphabet_latin_calculate_scores, FilterList, LowercaseText};
 use whatlang::{Info, Lang, Script};
 
-use super::fxhash::FxMap;
+use rustc_hash::FxHashMap;
 
 /// whatlang's MAX_TRIGRAM_DISTANCE: the profiles' length and the distance of a miss.
 const MAX_TRIGRAM_DISTANCE: u32 = 300;
@@ -45,7 +45,7 @@ struct Profiles {
     /// whatlang's Latin-script languages, in its order.
     langs: Vec<Lang>,
     /// Trigram → range of `hits`.
-    index: FxMap<Packed, (u32, u32)>,
+    index: FxHashMap<Packed, (u32, u32)>,
     /// (index into `langs`, rank in that language's profile).
     hits: Vec<(u8, u16)>,
 }
@@ -70,7 +70,7 @@ static PROFILES: LazyLock<Profiles> = LazyLock::new(|| {
         }
         langs.push(lang);
     }
-    let mut index = FxMap::default();
+    let mut index = FxHashMap::default();
     let mut hits = Vec::new();
     for (t, h) in by_trigram {
         index.insert(t, (hits.len() as u32, h.len() as u32));

@@ -14,7 +14,7 @@
 //! ([`SentimentAnalyzer::new`] is free after the first call); scoring a tweet makes a handful of
 //! small allocations (token list, lower-cased copy, per-token scores) and no regex.
 
-use super::fxhash::FxMap;
+use rustc_hash::FxHashMap;
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
@@ -601,11 +601,11 @@ struct WordInfo {
 /// The parsed data, shared by every analyzer.
 struct Tables {
     /// Union of the lexicon, `BOOSTER_DICT` and `NEGATE`, keyed by word.
-    words: FxMap<&'static str, WordInfo>,
+    words: FxHashMap<&'static str, WordInfo>,
     /// Emojis that are a single code point. The reference walks the text one code point at a
     /// time and looks each up, so its multi-code-point entries (skin tones, flags, ZWJ
     /// sequences, anything with U+FE0F) can never match and are not kept.
-    emojis: FxMap<char, &'static str>,
+    emojis: FxHashMap<char, &'static str>,
     /// Lowest code point in `emojis`: characters below it skip the look-up.
     min_emoji: char,
     /// `SPECIAL_CASES`, keys split into tokens.
@@ -619,7 +619,7 @@ impl Tables {
         // `make_lex_dict`: each non-empty line, stripped, split on tabs: word and mean valence
         // (the other two columns are the raters' spread and votes). A later duplicate wins,
         // as in a Python dict; the 3.3.2 lexicon has a few duplicates ("lol", "ok", ...).
-        let mut words: FxMap<&'static str, WordInfo> = FxMap::default();
+        let mut words: FxHashMap<&'static str, WordInfo> = FxHashMap::default();
         for line in VADER_LEXICON.trim_end_matches('\n').split('\n') {
             if line.is_empty() {
                 continue;
@@ -638,7 +638,7 @@ impl Tables {
         }
 
         // `make_emoji_dict`: emoji<TAB>description per line.
-        let mut emojis = FxMap::default();
+        let mut emojis = FxHashMap::default();
         for line in EMOJI_LEXICON.trim_end_matches('\n').split('\n') {
             let mut fields = py_strip(line).split('\t');
             let emoji = fields.next().unwrap_or_default();
