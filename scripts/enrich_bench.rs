@@ -1,6 +1,6 @@
-//! What each step of `enrich` costs on one core, over realistic tweets, and what the hand-written
-//! parts save against the well-kept crates they stand in for. docs/performance.md has the
-//! figures and how they were taken.
+//! What each step of `enrich` costs on one core, over realistic tweets, and what our
+//! Latin-script language scorer (src/enrich/trigrams.rs) saves against whatlang alone.
+//! docs/performance.md has the figures and how they were taken.
 //!
 //! ```sh
 //! python3 scripts/gen_tweets.py --count 20000 --text-source tests/data/vader/tweets_groundtruth.tsv --out /tmp/t.jsonl
@@ -26,11 +26,8 @@
 
 use std::hint::black_box;
 use std::io::Read;
-use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
-use chrono::format::{Item, Parsed, StrftimeItems};
-use chrono::{DateTime, SecondsFormat, Utc};
 use tweetpipe::enrich::lang::{self, MIN_LATIN_LETTERS, NEVER_ON_TWITTER};
 use tweetpipe::enrich::{tweet, EnrichedTweet, Enricher, Outcome};
 
@@ -52,9 +49,6 @@ fn main() {
             "lang" => Pass::Lang,
             "lang-whatlang" => Pass::LangWhatlang,
             "vader" => Pass::Vader,
-            "dates" => Pass::Dates,
-            "dates-chrono" => Pass::DatesChrono,
-            "dates-chrono-items" => Pass::DatesChronoItems,
             _ => usage(),
         };
         black_box(counted(&w, what));
@@ -82,7 +76,7 @@ fn main() {
 fn usage() -> ! {
     eprintln!(
         "usage: enrich_bench [TWEETS.jsonl[.gz] [ROUNDS]]\n       enrich_bench --count \
-         enrich|lang|lang-whatlang|vader|dates|dates-chrono|dates-chrono-items TWEETS.jsonl[.gz]"
+         enrich|lang|lang-whatlang|vader TWEETS.jsonl[.gz]"
     );
     std::process::exit(2)
 }
@@ -94,8 +88,6 @@ struct Workload {
     whatlang: whatlang::Detector,
     /// The tweets file, one record a line.
     lines: Vec<Vec<u8>>,
-    /// The tweets' `created_at`, as sent.
-    created_at: Vec<String>,
     /// Each tweet's Twitter label and text, as the enricher extracts them.
     tweets: Vec<(Option<String>, String)>,
     /// The texts of the tweets Twitter labelled "und" or not at all.
@@ -126,17 +118,11 @@ impl Workload {
             .filter(|l| !l.is_empty())
             .map(<[u8]>::to_vec)
             .collect();
-        let mut created_at = Vec::new();
         let mut tweets = Vec::new();
         for l in &lines {
-            let Some(f) = tweet::parse(l).ok().and_then(|p| p.extract().ok()) else {
-                continue;
-            };
-            let v: serde_json::Value = serde_json::from_slice(l).expect("a tweet is JSON");
-            if let Some(s) = v["created_at"].as_str() {
-                created_at.push(s.to_owned());
+            if let Some(f) = extract(l) {
+                tweets.push((f.twitter_lang.map(|l| l.into_owned()), f.text));
             }
-            tweets.push((f.twitter_lang.map(|l| l.into_owned()), f.text));
         }
         let unlabelled = tweets
             .iter()
@@ -153,7 +139,6 @@ impl Workload {
             enricher: Enricher::new(),
             whatlang: whatlang::Detector::with_denylist(NEVER_ON_TWITTER.to_vec()),
             lines,
-            created_at,
             tweets,
             unlabelled,
             corpus,
@@ -234,7 +219,8 @@ fn steps(w: &Workload, rounds: usize) {
     );
 }
 
-/// The hand-written parts against what they stand in for, on the same inputs in the same run.
+/// The language step with our Latin-script scorer and with whatlang alone, and VADER on the
+/// corpus texts, on the same inputs in the same run.
 fn alternatives(w: &Workload, rounds: usize) {
     let langs = w.enricher.languages();
     let labelled: Vec<&(Option<String>, String)> = w
@@ -242,12 +228,7 @@ fn alternatives(w: &Workload, rounds: usize) {
         .iter()
         .filter(|(l, _)| l.as_deref().is_some_and(|l| !l.is_empty() && l != "und"))
         .collect();
-    let parsed: Vec<DateTime<Utc>> = w
-        .created_at
-        .iter()
-        .filter_map(|s| v1_parse_with_chrono_items(s))
-        .collect();
-    let loops: [&mut dyn FnMut(); 11] = [
+    let loops: [&mut dyn FnMut(); 6] = [
         &mut || {
             for (l, t) in &labelled {
                 black_box(langs.resolve(l.as_deref(), t));
@@ -278,39 +259,9 @@ fn alternatives(w: &Workload, rounds: usize) {
                 black_box(w.enricher.sentiment().polarity_scores(t));
             }
         },
-        &mut || {
-            for s in &w.created_at {
-                black_box(tweet::v1_time_to_rfc3339(s));
-            }
-        },
-        &mut || {
-            for s in &w.created_at {
-                black_box(v1_time_with_chrono(s));
-            }
-        },
-        &mut || {
-            for s in &w.created_at {
-                black_box(v1_time_with_chrono_items(s));
-            }
-        },
-        &mut || {
-            for s in &w.created_at {
-                black_box(v1_parse_with_chrono_items(s));
-            }
-        },
-        &mut || {
-            for t in &parsed {
-                black_box(t.to_rfc3339_opts(SecondsFormat::AutoSi, true));
-            }
-        },
     ];
     let best = best_of(rounds, loops);
-    let (nl, nu, nc, nd) = (
-        labelled.len(),
-        w.unlabelled.len(),
-        w.corpus.len(),
-        w.created_at.len(),
-    );
+    let (nl, nu, nc) = (labelled.len(), w.unlabelled.len(), w.corpus.len());
     println!("language, per tweet:");
     row("Twitter's label", per(best[0], nl), &format!("{nl} tweets"));
     row(
@@ -339,24 +290,6 @@ fn alternatives(w: &Workload, rounds: usize) {
         per(best[5], nc),
         &format!("{nc} texts"),
     );
-    println!("v1.1 created_at to RFC 3339, per tweet:");
-    row("ours (tweet.rs)", per(best[6], nd), &format!("{nd} tweets"));
-    row(
-        "chrono parse_from_str + to_rfc3339_opts",
-        per(best[7], nd),
-        "",
-    );
-    row(
-        "chrono, format parsed once, + to_rfc3339_opts",
-        per(best[8], nd),
-        "",
-    );
-    row(
-        "  of which parsing (format parsed once)",
-        per(best[9], nd),
-        "",
-    );
-    row("  of which to_rfc3339_opts", per(best[10], nd), "");
 }
 
 /// `LangDetector::detect` with whatlang doing the Latin-script scoring too: the same cuts
@@ -376,33 +309,6 @@ fn detect_with_whatlang(d: &whatlang::Detector, text: &str) -> Option<&'static s
     info.is_reliable().then(|| lang::twitter_code(info.lang()))
 }
 
-/// What `tweet::v1_time_to_rfc3339` would be with chrono doing the parsing and printing.
-fn v1_time_with_chrono(s: &str) -> Option<String> {
-    let t = DateTime::parse_from_str(s, "%a %b %d %H:%M:%S %z %Y").ok()?;
-    Some(
-        t.with_timezone(&Utc)
-            .to_rfc3339_opts(SecondsFormat::AutoSi, true),
-    )
-}
-
-/// The v1.1 layout as chrono format items, parsed once.
-static V1_ITEMS: LazyLock<Vec<Item<'static>>> = LazyLock::new(|| {
-    StrftimeItems::new("%a %b %d %H:%M:%S %z %Y")
-        .parse()
-        .expect("a valid format")
-});
-
-/// chrono's parser without re-reading the format string on every call.
-fn v1_parse_with_chrono_items(s: &str) -> Option<DateTime<Utc>> {
-    let mut p = Parsed::new();
-    chrono::format::parse(&mut p, s, V1_ITEMS.iter()).ok()?;
-    Some(p.to_datetime().ok()?.with_timezone(&Utc))
-}
-
-fn v1_time_with_chrono_items(s: &str) -> Option<String> {
-    Some(v1_parse_with_chrono_items(s)?.to_rfc3339_opts(SecondsFormat::AutoSi, true))
-}
-
 /// One workload, one pass, for instruction counts: callgrind's `--toggle-collect='*counted*'`
 /// counts this function and what it calls, not the loading.
 #[derive(Clone, Copy)]
@@ -411,9 +317,6 @@ enum Pass {
     Lang,
     LangWhatlang,
     Vader,
-    Dates,
-    DatesChrono,
-    DatesChronoItems,
 }
 
 #[inline(never)]
@@ -445,21 +348,6 @@ fn counted(w: &Workload, what: Pass) -> usize {
         Pass::Vader => {
             for t in w.tweets.iter().map(|(_, t)| t).chain(&w.corpus) {
                 n += usize::from(w.enricher.sentiment().polarity_scores(t).compound > 0.0);
-            }
-        }
-        Pass::Dates => {
-            for s in &w.created_at {
-                n += tweet::v1_time_to_rfc3339(s).map_or(0, |s| s.len());
-            }
-        }
-        Pass::DatesChrono => {
-            for s in &w.created_at {
-                n += v1_time_with_chrono(s).map_or(0, |s| s.len());
-            }
-        }
-        Pass::DatesChronoItems => {
-            for s in &w.created_at {
-                n += v1_time_with_chrono_items(s).map_or(0, |s| s.len());
             }
         }
     }

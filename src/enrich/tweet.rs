@@ -29,8 +29,10 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::LazyLock;
 
-use chrono::{DateTime, NaiveDate, SecondsFormat, TimeDelta, Utc};
+use chrono::format::{Item, StrftimeItems};
+use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, Visitor};
 
 use super::{Outcome, User};
@@ -725,86 +727,40 @@ fn unescape_html(text: Cow<'_, str>) -> String {
 // Times
 // ---------------------------------------------------------------------------------------------
 
-/// v1.1's `created_at`, "Wed Oct 10 20:19:24 +0000 2018", as RFC 3339 UTC. Hand-parsed: the
-/// layout is fixed, and chrono's format-string parser costs several times more.
+/// v1.1's `created_at` without its weekday, as chrono format items, read once.
+static V1_LAYOUT: LazyLock<Vec<Item<'static>>> = LazyLock::new(|| {
+    StrftimeItems::new("%b %d %H:%M:%S %z %Y")
+        .parse()
+        .expect("a valid chrono format")
+});
+
+/// v1.1's `created_at`, "Wed Oct 10 20:19:24 +0000 2018", as RFC 3339 UTC. The weekday must be
+/// a weekday name but is not checked against the date (chrono's `%a` would): it adds nothing
+/// to the instant.
 pub fn v1_time_to_rfc3339(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    if b.len() != 30
-        || b[3] != b' '
-        || b[7] != b' '
-        || b[10] != b' '
-        || b[13] != b':'
-        || b[16] != b':'
-        || b[19] != b' '
-        || b[25] != b' '
-    {
+    const DAYS: [&str; 7] = ["Mon ", "Tue ", "Wed ", "Thu ", "Fri ", "Sat ", "Sun "];
+    let (day, rest) = s.split_at_checked(4)?;
+    if !DAYS.contains(&day) {
         return None;
     }
-    const DAYS: [&[u8]; 7] = [b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun"];
-    const MONTHS: [&[u8]; 12] = [
-        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
-        b"Dec",
-    ];
-    if !DAYS.contains(&&b[0..3]) {
-        return None;
-    }
-    let month = MONTHS.iter().position(|m| *m == &b[4..7])? as u32 + 1;
-    let day = digits(&b[8..10])?;
-    let (h, m, sec) = (
-        digits(&b[11..13])?,
-        digits(&b[14..16])?,
-        digits(&b[17..19])?,
-    );
-    let sign: i64 = match b[20] {
-        b'+' => 1,
-        b'-' => -1,
-        _ => return None,
-    };
-    let (oh, om) = (digits(&b[21..23])?, digits(&b[23..25])?);
-    if om > 59 {
-        return None;
-    }
-    let year = digits(&b[26..30])? as i32;
-    let local = NaiveDate::from_ymd_opt(year, month, day)?.and_hms_opt(h, m, sec)?;
-    let offset = TimeDelta::seconds(sign * (oh as i64 * 3600 + om as i64 * 60));
-    let utc = local.checked_sub_signed(offset)?.and_utc();
-    Some(rfc3339(utc))
+    let mut parsed = chrono::format::Parsed::new();
+    chrono::format::parse(&mut parsed, rest, V1_LAYOUT.iter()).ok()?;
+    rfc3339(parsed.to_datetime().ok()?.with_timezone(&Utc))
 }
 
 /// v2's `created_at` ("2022-10-10T20:19:24.000Z", any RFC 3339 offset) as RFC 3339 UTC.
 pub fn iso_to_rfc3339(s: &str) -> Option<String> {
-    let t = DateTime::parse_from_rfc3339(s).ok()?.with_timezone(&Utc);
-    Some(rfc3339(t))
+    rfc3339(DateTime::parse_from_rfc3339(s).ok()?.with_timezone(&Utc))
 }
 
-/// "2018-10-10T20:19:24Z", or with the fraction when there is one. Whole seconds are written
-/// by hand: chrono's formatter goes through `fmt` and costs ~10× more, on every tweet.
-fn rfc3339(t: DateTime<Utc>) -> String {
-    use chrono::{Datelike, Timelike};
-    if t.nanosecond() != 0 || !(0..=9999).contains(&t.year()) {
-        return t.to_rfc3339_opts(SecondsFormat::AutoSi, true);
-    }
-    let mut b = *b"0000-00-00T00:00:00Z";
-    let mut put = |at: usize, n: u32, width: usize| {
-        let mut n = n;
-        for i in (at..at + width).rev() {
-            b[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-        }
-    };
-    put(0, t.year() as u32, 4);
-    put(5, t.month(), 2);
-    put(8, t.day(), 2);
-    put(11, t.hour(), 2);
-    put(14, t.minute(), 2);
-    put(17, t.second(), 2);
-    String::from_utf8(b.to_vec()).expect("ASCII digits")
-}
-
-fn digits(b: &[u8]) -> Option<u32> {
-    b.iter().try_fold(0u32, |n, &c| {
-        c.is_ascii_digit().then(|| n * 10 + (c - b'0') as u32)
-    })
+/// "2018-10-10T20:19:24Z"; a fraction of a second only when there is one (v2's always-zero
+/// `.000` goes), in groups of three digits. None for an instant RFC 3339 cannot write: a year
+/// outside 0000..=9999 in UTC (chrono reads signed and 5-digit years, and an offset can carry
+/// 9999-12-31 into the next year).
+fn rfc3339(t: DateTime<Utc>) -> Option<String> {
+    (0..=9999)
+        .contains(&t.year())
+        .then(|| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
 }
 
 #[cfg(test)]
@@ -825,6 +781,11 @@ mod tests {
             v1_time_to_rfc3339("Sun Dec 31 23:30:00 -0100 2017").unwrap(),
             "2018-01-01T00:30:00Z"
         );
+        // The weekday is not checked against the date (2018-10-10 was a Wednesday).
+        assert_eq!(
+            v1_time_to_rfc3339("Mon Oct 10 20:19:24 +0000 2018").unwrap(),
+            "2018-10-10T20:19:24Z"
+        );
         for bad in [
             "",
             "Wed Oct 10 20:19:24 2018",
@@ -834,6 +795,13 @@ mod tests {
             "Wed Oct 10 24:19:24 +0000 2018",
             "Wed Okt 10 20:19:24 +0000 2018",
             "Wed Oct 10 20:19:24 +0000 20x8",
+            "Wed Oct 10 20:19:24 +0000 2018 ",
+            "Wed Oct 10 20:19:24 x0000 2018",
+            "Wednesday Oct 10 20:19:24 +0000 2018",
+            "Wed Oct 10 20:19:24 +0000 -2018",
+            "Wed Oct 10 20:19:24 +0000 10000",
+            "Fri Dec 31 23:00:00 -0500 9999",
+            "wed Oct 10 20:19:24 +0000 2018",
             "2018-10-10T20:19:24Z",
         ] {
             assert_eq!(v1_time_to_rfc3339(bad), None, "{bad:?}");
@@ -859,6 +827,8 @@ mod tests {
             "0999-03-01T10:00:00Z"
         );
         assert_eq!(iso_to_rfc3339("yesterday"), None);
+        // In UTC this is in the year 10000, which RFC 3339 cannot write.
+        assert_eq!(iso_to_rfc3339("9999-12-31T23:00:00-05:00"), None);
     }
 
     #[test]
