@@ -5,28 +5,27 @@
 //! Why these rules:
 //! - Twitter's label is trusted first: it is made with more context than the text (the
 //!   author's history, the client) and costs nothing. Only "und" or no label at all sends a
-//!   tweet to the detector (7% of the generator's tweets), which keeps the detector's cost
-//!   (tens of µs a text) off the rest.
+//!   tweet to the detector, which keeps the costliest step per text off the rest.
 //! - URLs, @mentions, #hashtags and $cashtags are removed before detection: they are not words
 //!   of the tweet's language (an English handle in a Spanish tweet, "https" everywhere) and
 //!   tip a trigram model on short texts.
 //! - A guess counts only when whatlang calls it reliable ([`whatlang::Info::is_reliable`]);
 //!   otherwise the tweet stays "und", as Twitter would have left it. On tweet-length texts
-//!   that bar is high: on the 4,200 English tweets of the VADER corpus whatlang is reliable for
-//!   44%, and close Romance languages (es/pt/it/ca) often fall short too.
-//! - whatlang itself costs ~40–60 µs per Latin-script text whatever its length (it compares
-//!   the text with a 300-trigram profile of each of 37 Latin-script languages), several times
-//!   the per-tweet budget. For Latin script we compute its answer from the text's side
-//!   instead ([`super::trigrams`], ~11 µs, the same answer to the last bit), and two cuts
-//!   keep even that in bounds:
+//!   that bar is high: on the English tweets of the VADER corpus whatlang is reliable for
+//!   fewer than half, and close Romance languages (es/pt/it/ca) often fall short too.
+//! - whatlang itself compares a Latin-script text with a 300-trigram profile of each of its 37
+//!   Latin-script languages whatever the text's length, which costs several times all the
+//!   rest of a tweet's enrichment. For Latin script we compute its answer from the text's side
+//!   instead ([`super::trigrams`]: several times cheaper, the same answer to the last bit),
+//!   and two cuts keep even that in bounds:
 //!   * a Latin-script text with fewer than [`MIN_LATIN_LETTERS`] letters is not sent at all:
-//!     on the VADER corpus whatlang was reliable for 1 of 350 such texts, and many "und"
+//!     on the VADER corpus whatlang was almost never reliable on such texts, and many "und"
 //!     tweets are of this kind (a few words, emoji, a link);
 //!   * the detector leaves out 13 languages that are not among Twitter's tweet-language codes
 //!     as far as we know them (its `lang:` search operator's list; [`NEVER_ON_TWITTER`]:
 //!     Esperanto, Latin, Afrikaans, Javanese, …): an answer the `lang` column would not
-//!     otherwise contain is worth less than the time it saves on Latin script (27% of
-//!     whatlang's own). [`LangDetector::all_languages`] keeps them.
+//!     otherwise contain is worth less than the time it saves on Latin script (10 of the 37
+//!     Latin-script profiles). [`LangDetector::all_languages`] keeps them.
 //! - Codes: whatlang answers ISO 639-3; Twitter answers BCP 47 with the two-letter ISO 639-1
 //!   code where there is one, and keeps three legacy codes: "in" (Indonesian), "iw" (Hebrew)
 //!   and "tl" (Tagalog/Filipino) — so do we. Mandarin ("cmn") is "zh", Norwegian Bokmål
@@ -73,7 +72,7 @@ pub const NEVER_ON_TWITTER: [Lang; 13] = [
 pub struct LangDetector {
     /// whatlang itself, for every script but Latin.
     detector: whatlang::Detector,
-    /// whatlang's answer for Latin script, ~4x faster (see [`super::trigrams`]).
+    /// whatlang's answer for Latin script, several times faster (see [`super::trigrams`]).
     latin: LatinScorer,
 }
 

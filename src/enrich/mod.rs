@@ -11,15 +11,8 @@
 //!   with the Python reference), with its lexicons embedded from `src/enrich/vader/`.
 //!
 //! The steps are public so that `scripts/enrich_bench.rs` can time each on its own; the
-//! consumer needs only [`Enricher`] and [`Outcome`].
-//!
-//! Cost, measured by `cargo run --release --example enrich_bench` on one core over 20,000 of
-//! the generator's 3–5 KB v1.1 tweets: ≈8.3 µs per tweet from record bytes to JSON line,
-//! ≈4.2 µs of it parsing (serde_json needs ≈3.1 µs just to walk 4 KB), ≈2.5 µs VADER,
-//! ≈0.45 µs serialising, ≈0.3 µs picking fields, and language ≈0.1 µs per tweet Twitter
-//! labelled but ≈11 µs per "und" tweet the detector has to look at (≈0.9 µs averaged over that
-//! file, where 7% are "und" and all are full sentences; whatlang itself took ≈44 µs, see
-//! [`lang`] and [`trigrams`] for what brings it down).
+//! consumer needs only [`Enricher`] and [`Outcome`]. What each step costs, and what
+//! [`trigrams`] saves against whatlang alone, is in docs/performance.md.
 
 pub mod lang;
 pub mod trigrams;

@@ -2,13 +2,14 @@
 //!
 //! Why this exists: for Latin script whatlang compares the text with a 300-trigram profile of
 //! each of its 37 Latin-script languages, one hash lookup per profile trigram: ~11,000 lookups
-//! (~8,000 with [`super::lang::NEVER_ON_TWITTER`] left out), ~44 µs a text whatever its
-//! length. That was a fifth of the consumer's CPU although only the 7% of tweets Twitter
-//! labels "und" reach it. A tweet has a few hundred distinct trigrams at most, so this module
-//! turns the profiles round once (trigram → the languages whose profile holds it, and where)
-//! and adds up each language's distance from the text's trigrams instead: a few hundred
-//! lookups, and the *same* integers, hence the same scores. A detection went from ~44 µs to
-//! ~11 µs (the rest is stripping, script detection, lower-casing and the alphabet scores).
+//! (~8,000 with [`super::lang::NEVER_ON_TWITTER`] left out) whatever the text's length. That
+//! made language detection one of the consumer's largest costs although only the tweets
+//! Twitter labels "und" reach it. A tweet has a few hundred distinct trigrams at most, so this
+//! module turns the profiles round once (trigram → the languages whose profile holds it, and
+//! where) and adds up each language's distance from the text's trigrams instead: a few hundred
+//! lookups, and the *same* integers, hence the same scores. What remains of a detection is
+//! mostly stripping, script detection, lower-casing and the alphabet scores (the figures are
+//! in docs/performance.md).
 //!
 //! Everything else is whatlang's own, unchanged: the profiles are its data
 //! (`whatlang/latin_trigrams.tsv`, copied by `scripts/whatlang_profiles.py`), the alphabet

@@ -344,7 +344,7 @@ pub fn parse(value: &[u8]) -> Result<Parsed<'_>, Outcome> {
         Message::StreamError(_) => return Err(control("error", value)),
     };
     // One UTF-8 check of the whole record up front lets serde_json read it as a `str` and skip
-    // the check it would otherwise make on every key and kept string (a fifth of parsing).
+    // the check it would otherwise make on every key and kept string (a good part of parsing).
     let value = match std::str::from_utf8(value) {
         Ok(v) => v,
         Err(e) => return Err(invalid(format!("not JSON: not UTF-8 ({e})"))),
