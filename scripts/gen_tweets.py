@@ -13,7 +13,7 @@ What it is for
 Where the words come from
     The tweet texts are the 4,200 real, anonymised tweets of the VADER sentiment
     ground-truth set (Hutto & Gilbert, ICWSM 2014, MIT licence), read from
-    <repo>/../shared/data/vader/tweets_groundtruth.tsv (id<TAB>rating<TAB>text)
+    <repo>/tests/data/vader/tweets_groundtruth.tsv (id<TAB>rating<TAB>text)
     unless --text-source says otherwise. They contain `@anonymous` mentions and
     `http://url_removed` links, which get proper entities. Everything else
     (users, ids, places, counts, clients, ...) is synthetic and derived from
@@ -81,7 +81,7 @@ DEFAULT_START_ID = 1300000000000000000
 MIN_BYTES = 3072  # 3 KiB
 MAX_BYTES = 5000  # < 5 KB (and < 5 KiB)
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_TEXT_SOURCE = REPO_ROOT.parent / "shared" / "data" / "vader" / "tweets_groundtruth.tsv"
+DEFAULT_TEXT_SOURCE = REPO_ROOT / "tests" / "data" / "vader" / "tweets_groundtruth.tsv"
 
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
@@ -693,7 +693,7 @@ def main():
                          "created_at/timestamp_ms follow them (default %d, i.e. Sep 2020)" % DEFAULT_START_ID)
     ap.add_argument("--text-source", default=str(DEFAULT_TEXT_SOURCE),
                     help="TSV of id<TAB>rating<TAB>text to take tweet texts from "
-                         "(default <repo>/../shared/data/vader/tweets_groundtruth.tsv)")
+                         "(default <repo>/tests/data/vader/tweets_groundtruth.tsv)")
     ap.add_argument("--plain-escapes", action="store_true",
                     help="write '/' '<' '>' as themselves instead of Twitter's \\/ \\u003c \\u003e "
                          "(non-ASCII stays \\uXXXX either way)")
@@ -709,7 +709,7 @@ def main():
     src = Path(a.text_source)
     if not src.is_file():
         sys.exit("gen_tweets.py: text source not found: %s\n"
-                 "  (expected the VADER ground-truth TSV at <repo>/../shared/data/vader/tweets_groundtruth.tsv;"
+                 "  (expected the VADER ground-truth TSV at <repo>/tests/data/vader/tweets_groundtruth.tsv;"
                  " pass --text-source PATH)" % src)
     texts = load_texts(src)
     if not texts:
