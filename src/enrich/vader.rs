@@ -729,7 +729,8 @@ mod tests {
     }
 
     /// The examples of the vaderSentiment README / `__main__` demo, with the values the 3.3.2
-    /// code actually prints (they match the README except where noted).
+    /// code actually prints (they match the README except where noted). A table, as long as
+    /// the README's list of examples.
     #[test]
     fn readme_examples() {
         check(
@@ -818,7 +819,8 @@ mod tests {
         check("Not bad at all", 0.0, 0.513, 0.487, 0.431);
     }
 
-    /// The README's "tricky sentences" (idioms, "least", "never so", "without a doubt").
+    /// The README's "tricky sentences" (idioms, "least", "never so", "without a doubt"). A
+    /// table, as long as the README's list.
     #[test]
     fn readme_tricky_sentences() {
         check(
