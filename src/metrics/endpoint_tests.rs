@@ -521,3 +521,55 @@ fn the_live_page_draws_and_updates_in_a_real_browser() {
     stop.store(true, Relaxed);
     writer.join().unwrap();
 }
+
+/// The names the docs use (dashboard, scrape example, metrics page) are names we expose.
+#[test]
+fn the_docs_name_only_metrics_that_exist() {
+    let mut known = std::collections::BTreeSet::new();
+    let (p, _) = produce_metrics();
+    let (c, _) = consume_metrics();
+    c.partitions.assign(&BTreeMap::from([(0, 0)]));
+    for m in [&p.metrics, &c.metrics] {
+        m.heartbeat("loop", Duration::from_secs(1));
+        m.readiness("check");
+        let (text, _) = m.encode(false);
+        for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+            let name = line.split(' ').nth(2).unwrap();
+            known.insert(name.to_string());
+            if line.ends_with(" histogram") {
+                for suffix in ["_bucket", "_sum", "_count"] {
+                    known.insert(format!("{name}{suffix}"));
+                }
+            }
+        }
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut checked = 0;
+    for doc in [
+        "docs/grafana-dashboard.json",
+        "docs/prometheus.yml",
+        "docs/metrics.md",
+    ] {
+        let Ok(text) = std::fs::read_to_string(root.join(doc)) else {
+            continue;
+        };
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("tweetpipe_") {
+            let name: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            rest = &rest[at + name.len()..];
+            // Environment variables (TWEETPIPE_…) are upper case; prefixes end in `_`.
+            if name.ends_with('_') || name.chars().any(|c| c.is_ascii_uppercase()) {
+                continue;
+            }
+            assert!(
+                known.contains(&name),
+                "{doc} names {name}, which is not exposed"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 20, "{checked}");
+}
