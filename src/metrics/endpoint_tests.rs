@@ -520,6 +520,37 @@ fn the_live_page_draws_and_updates_in_a_real_browser() {
     b.screenshot("live-page-consume-phone-end").unwrap();
     stop.store(true, Relaxed);
     writer.join().unwrap();
+
+    // produce's page: two lines (received, delivered), its own tiles, no consume panels.
+    let (p, counters) = produce_metrics();
+    let produce = serve(local(), p.metrics.clone()).unwrap();
+    counters.accepted.store(1000, Relaxed);
+    p.metrics.sample();
+    counters.accepted.store(1500, Relaxed);
+    counters.delivered.store(1400, Relaxed);
+    b.goto(&format!("http://{}/", produce.local_addr()))
+        .unwrap();
+    b.wait_for(
+        "return document.body.className === 'produce' && +document.body.dataset.updates >= 2",
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let drawn = b
+        .eval("return ['s0', 's1'].map(c => document.querySelector('#rate-chart path.' + c).getAttribute('d').length)")
+        .unwrap();
+    assert!(
+        drawn[0].as_u64() > Some(10) && drawn[1].as_u64() > Some(10),
+        "{drawn}"
+    );
+    let hidden = b
+        .eval("return [...document.querySelectorAll('.consume-only')].every(e => e.offsetParent === null)")
+        .unwrap();
+    assert_eq!(hidden, true);
+    let tile = b
+        .eval("return +document.querySelector('.tile[data-metric=\"tweetpipe_produce_records_delivered_total\"]').dataset.value")
+        .unwrap();
+    assert_eq!(tile, 1400);
+    b.screenshot("live-page-produce-phone").unwrap();
 }
 
 /// The names the docs use (dashboard, scrape example, metrics page) are names we expose.
