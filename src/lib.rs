@@ -23,8 +23,6 @@ pub mod enrich;
 pub mod error;
 pub(crate) mod kafka;
 pub(crate) mod logging;
-// Wired into produce and consume in the commits that follow (issue 18).
-#[allow(dead_code, unused_imports)]
 pub(crate) mod metrics;
 pub(crate) mod produce;
 pub(crate) mod shutdown;

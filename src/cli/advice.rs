@@ -18,6 +18,12 @@ pub fn advice(e: &Error) -> Option<String> {
             spill::Error::Unusable { .. } => "give --spill-dir a writable directory".to_string(),
         });
     }
+    if let Some(crate::metrics::MetricsError::Bind { .. }) = e.find() {
+        return Some(
+            "choose another --metrics-addr (TWEETPIPE_METRICS_ADDR), or stop what listens there"
+                .to_string(),
+        );
+    }
     if let Some(source::Error::Status { status, v2, .. }) = e.find::<source::Error>() {
         return twitter_status(*status, *v2).map(str::to_string);
     }

@@ -133,6 +133,11 @@ pub struct ConsumeArgs {
     #[arg(long, value_name = "PATH", env = "TWEETPIPE_SUMMARY_FILE")]
     pub summary_file: Option<PathBuf>,
 
+    /// Serve Prometheus metrics (/metrics), health checks (/healthz, /readyz) and a live page
+    /// (/) on HOST:PORT; a port alone listens on 127.0.0.1. Off when not given.
+    #[arg(long, value_name = "HOST:PORT", env = "TWEETPIPE_METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
+
     /// Stop cleanly when no new record arrived for this long.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub idle_exit: Option<Duration>,
@@ -469,6 +474,11 @@ pub struct ProduceArgs {
     /// file as one JSON object, for scripts and monitoring.
     #[arg(long, value_name = "PATH", env = "TWEETPIPE_SUMMARY_FILE")]
     pub summary_file: Option<PathBuf>,
+
+    /// Serve Prometheus metrics (/metrics), health checks (/healthz, /readyz) and a live page
+    /// (/) on HOST:PORT; a port alone listens on 127.0.0.1. Off when not given.
+    #[arg(long, value_name = "HOST:PORT", env = "TWEETPIPE_METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
 
     /// Partitions of the topic when produce has to create it.
     #[arg(long, default_value_t = 2, help_heading = "Kafka")]

@@ -46,6 +46,7 @@ pub(crate) fn config(args: &ConsumeArgs) -> Result<consume::Config> {
         },
         fetch_wait: args.fetch_wait,
         summary_file: args.summary_file.clone(),
+        metrics_addr: super::metrics::addr(args.metrics_addr.as_deref())?,
     })
 }
 

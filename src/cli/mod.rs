@@ -10,6 +10,7 @@ mod consume;
 mod credentials;
 mod help;
 mod kafka;
+mod metrics;
 mod output;
 mod produce;
 mod rules;

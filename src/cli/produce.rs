@@ -95,6 +95,7 @@ pub(crate) fn config(args: &ProduceArgs) -> Result<produce::Config> {
         stats_interval: args.stats_interval,
         shutdown_timeout: args.shutdown_timeout,
         summary_file: args.summary_file.clone(),
+        metrics_addr: super::metrics::addr(args.metrics_addr.as_deref())?,
     })
 }
 

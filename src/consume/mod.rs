@@ -45,6 +45,8 @@ pub(crate) struct Config {
     /// Longest wait of one fetch for new records.
     pub(crate) fetch_wait: Duration,
     pub(crate) summary_file: Option<PathBuf>,
+    /// Where to serve metrics, health checks and the live page; `None`: nowhere.
+    pub(crate) metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// Where the records go.
@@ -66,9 +68,18 @@ impl Output {
 
 pub(crate) async fn run(cfg: Config) -> Result<()> {
     let started = Instant::now();
+    // Listening before anything connects: a taken address is a usage error.
+    let timeout = cfg.cluster.timeout;
+    let live = match cfg.metrics_addr {
+        Some(addr) => Some(stats::Live::serve(
+            addr,
+            cfg.limits.commit_interval + timeout + Duration::from_secs(30),
+            cfg.fetch_wait + timeout + Duration::from_secs(5),
+        )?),
+        None => None,
+    };
     let shutdown = Shutdown::new();
     shutdown.listen_for_signals();
-    let timeout = cfg.cluster.timeout;
     let client = kafka::client::connect(&cfg.cluster).await?;
     let Some(count) = partition_count(&cfg.cluster, &cfg.topic).await? else {
         return Err(kafka::Error::UnknownTopic {
@@ -90,6 +101,11 @@ pub(crate) async fn run(cfg: Config) -> Result<()> {
     tracing::info!(topic = %cfg.topic, group = %cfg.group, start = ?next, "consuming");
     let encoder = sink.encoder();
     let mut writer = Writer::new(sink, store, cfg.topic.clone(), next);
+    let _server = live.map(|(live, server)| {
+        live.assigned(&writer.next);
+        writer.live = Some(live);
+        server
+    });
     // Make the reconciled position the committed one: then what the sink recovered is
     // complete.
     writer.durable_commit().await?;

@@ -8,12 +8,14 @@
 //! (docs/performance.md).
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::enrich::Outcome;
 use crate::logging::tenths;
+use crate::metrics::{self, CheckState, ConsumeHandles, Heartbeat, Metrics, MetricsError};
 
 /// What the stats count for each record of one fetch, in offset order.
 #[derive(Debug, Default)]
@@ -78,14 +80,9 @@ impl Observed {
     }
 }
 
-/// Counters of the current stats window.
-#[derive(Default)]
-pub(crate) struct Window {
-    tweets: u64,
-    compound_sum: f64,
-    langs: HashMap<String, u64>,
-    hashtags: HashMap<String, u64>,
-}
+/// Counters of the current stats window: the same type the live page's seconds are counted
+/// in, so the writer counts each tweet once for both (see [`Live`]).
+pub(crate) type Window = crate::metrics::TweetWindow;
 
 /// Counters of the whole run.
 #[derive(Debug, Default, Clone)]
@@ -103,25 +100,11 @@ impl Totals {
         match &observed.seen[i] {
             Seen::Tweet { compound, words } => {
                 self.tweets += 1;
-                window.tweets += 1;
-                window.compound_sum += compound;
-                bump(&mut window.langs, observed.word(words.start));
-                for w in words.start + 1..words.end {
-                    bump(&mut window.hashtags, observed.word(w));
-                }
+                let tags = (words.start + 1..words.end).map(|w| observed.word(w));
+                window.tweet(observed.word(words.start), *compound, tags);
             }
             Seen::Control => self.controls += 1,
             Seen::Error => self.errors += 1,
-        }
-    }
-}
-
-/// Adds one to a word's count, allocating only for a word the window has not seen yet.
-fn bump(counts: &mut HashMap<String, u64>, word: &str) {
-    match counts.get_mut(word) {
-        Some(n) => *n += 1,
-        None => {
-            counts.insert(word.to_owned(), 1);
         }
     }
 }
@@ -211,5 +194,101 @@ impl Summary {
             records_per_s = self.records_per_s,
             "summary"
         );
+    }
+}
+
+/// The writer's link to the metrics endpoint (`--metrics-addr`): what it mirrors after each
+/// batch and each commit, its heartbeat, and the per-second tweet window the live page draws.
+pub(crate) struct Live {
+    handles: ConsumeHandles,
+    /// The writer loop came round.
+    writer: Heartbeat,
+    /// A fetch answered (empty ones too): Kafka is reachable.
+    fetched: Heartbeat,
+    /// This second's tweets; merged into the stats window and published once a second.
+    second: Window,
+    published: Instant,
+}
+
+impl Live {
+    /// Starts the endpoint on `addr`. The writer must come round within `writer_allowance`,
+    /// and some fetch must answer within `fetch_allowance` for `/readyz`.
+    pub(crate) fn serve(
+        addr: std::net::SocketAddr,
+        writer_allowance: Duration,
+        fetch_allowance: Duration,
+    ) -> Result<(Live, metrics::Server), MetricsError> {
+        let handles = Metrics::consume();
+        let m = &handles.metrics;
+        let writer = Heartbeat::new("writer", writer_allowance);
+        m.watch(&writer);
+        let fetched = Heartbeat::new("fetch", fetch_allowance);
+        let probe = fetched.clone();
+        m.probe("kafka_reachable", move || {
+            if probe.is_overdue() {
+                CheckState::Failing
+            } else {
+                CheckState::Ok
+            }
+        });
+        metrics::watch_runtime(m);
+        let server = metrics::serve(addr, m.clone())?;
+        let live = Live {
+            handles,
+            writer,
+            fetched,
+            second: Window::default(),
+            published: Instant::now(),
+        };
+        Ok((live, server))
+    }
+
+    /// The partitions the writer starts (or resumes) with.
+    pub(crate) fn assigned(&self, next: &BTreeMap<i32, i64>) {
+        self.handles.partitions.assign(next);
+    }
+
+    /// Where the writer counts this batch's tweets.
+    pub(crate) fn window(&mut self) -> &mut Window {
+        &mut self.second
+    }
+
+    /// The writer came round; with `fetched`, a fetch of `partition` answered and was
+    /// written up to `next`.
+    pub(crate) fn turn(
+        &mut self,
+        window: &mut Window,
+        totals: &Totals,
+        fetched: Option<(i32, i64, i64)>,
+    ) {
+        self.writer.beat();
+        if let Some((partition, next, high_watermark)) = fetched {
+            self.fetched.beat();
+            self.handles
+                .partitions
+                .progress(partition, next, high_watermark);
+            self.handles
+                .counters
+                .set_totals(totals.tweets, totals.controls, totals.errors);
+        }
+        if self.published.elapsed() >= Duration::from_secs(1) {
+            window.merge(&self.second);
+            self.handles.window.publish(&self.second);
+            self.second = Window::default();
+            self.published = Instant::now();
+        }
+    }
+
+    /// A durable commit of `next` took `took`.
+    pub(crate) fn committed(&self, next: &BTreeMap<i32, i64>, took: Duration) {
+        self.handles.commit_latency.observe(took);
+        self.handles.partitions.committed(next);
+    }
+
+    /// Partitions taken away (group membership), and counted as a rebalance.
+    #[allow(dead_code)] // Called by group membership (issue 15) once it lands.
+    pub(crate) fn revoked(&self, partitions: &[i32]) {
+        self.handles.partitions.revoke(partitions);
+        self.handles.counters.rebalances.fetch_add(1, Relaxed);
     }
 }

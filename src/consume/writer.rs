@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use super::fetch::Fetched;
-use super::stats::{self, Totals, Window};
+use super::stats::{self, Live, Totals, Window};
 use crate::error::Result;
 use crate::kafka::group::OffsetStore;
 use crate::shutdown::Shutdown;
@@ -33,6 +33,8 @@ pub(crate) struct Writer {
     /// Each partition's high watermark, as its last fetch reported it.
     high: BTreeMap<i32, i64>,
     dirty: bool,
+    /// The metrics endpoint's view of the writer, when `--metrics-addr` is given.
+    pub(crate) live: Option<Live>,
 }
 
 impl Writer {
@@ -50,15 +52,20 @@ impl Writer {
             totals: Totals::default(),
             high: BTreeMap::new(),
             dirty: false,
+            live: None,
         }
     }
 
     /// Makes the output durable, then commits the next offsets, then tells the sink.
     pub(crate) async fn durable_commit(&mut self) -> Result<()> {
+        let started = Instant::now();
         self.sink.flush(&self.next).await?;
         self.store.commit(&self.topic, &self.next).await?;
         self.sink.committed()?;
         self.dirty = false;
+        if let Some(live) = &self.live {
+            live.committed(&self.next, started.elapsed());
+        }
         Ok(())
     }
 
@@ -85,9 +92,14 @@ impl Writer {
                     None => return Ok(None),
                     Some(Fetched::Fatal(e)) => return Ok(Some(e)),
                     Some(Fetched::Batch { encoded, observed, high_watermark }) => {
-                        self.high.insert(encoded.partition, high_watermark);
+                        let partition = encoded.partition;
+                        self.high.insert(partition, high_watermark);
                         if self.write(&encoded, &observed, limits, &mut window)? {
                             last_record = Instant::now();
+                        }
+                        if let Some(live) = &mut self.live {
+                            let next = self.next.get(&partition).copied().unwrap_or(0);
+                            live.turn(&mut window, &self.totals, Some((partition, next, high_watermark)));
                         }
                         if limits.max_records.is_some_and(|m| self.totals.written >= m) {
                             return Ok(None);
@@ -97,6 +109,9 @@ impl Writer {
                 _ = commit_tick.tick() => {
                     if self.dirty {
                         self.durable_commit().await?;
+                    }
+                    if let Some(live) = &mut self.live {
+                        live.turn(&mut window, &self.totals, None);
                     }
                     if !limits.stats_interval.is_zero() && window_start.elapsed() >= limits.stats_interval {
                         stats::log(&window, window_start.elapsed(), &self.totals, &self.next, &self.high);
@@ -142,6 +157,12 @@ impl Writer {
             return Ok(false);
         }
         self.sink.write(encoded, first..end)?;
+        // With the endpoint on, tweets are counted per second for the live page, and each
+        // second is merged into the stats window: counted once for both.
+        let window = match &mut self.live {
+            Some(live) => live.window(),
+            None => window,
+        };
         for i in first..end {
             self.totals.count(observed, i, window);
         }

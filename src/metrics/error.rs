@@ -1,14 +1,14 @@
-//! [`MetricsError`]: what can go wrong setting up the metrics endpoint. Everything after that
+//! [`MetricsError`]: what can go wrong starting the metrics endpoint. Everything after that
 //! (a client that goes away, a malformed request) is answered or logged, never an error of the
 //! pipeline's.
 
 use std::net::SocketAddr;
 
+use crate::error::{Classify, Kind};
+
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum MetricsError {
-    #[error("--metrics-addr {given:?}: {why}; give HOST:PORT (such as 127.0.0.1:9464 or [::1]:9464) or a port alone (listens on 127.0.0.1)")]
-    Addr { given: String, why: String },
-    #[error("cannot listen on {addr} (--metrics-addr): {source}; choose another port, or stop what listens there")]
+    #[error("cannot listen on {addr} for the metrics endpoint: {source}")]
     Bind {
         addr: SocketAddr,
         #[source]
@@ -18,10 +18,13 @@ pub(crate) enum MetricsError {
     Start(#[source] std::io::Error),
 }
 
-impl MetricsError {
-    /// The user's configuration is wrong (exit 2): a bad address, or one that cannot be
-    /// listened on. Only failing to start a thread or runtime is a runtime failure.
-    pub(crate) fn is_config(&self) -> bool {
-        matches!(self, MetricsError::Addr { .. } | MetricsError::Bind { .. })
+impl Classify for MetricsError {
+    /// An address that cannot be listened on (taken, not ours) is the configuration's to
+    /// fix; failing to start a thread is a runtime failure.
+    fn kind(&self) -> Kind {
+        match self {
+            MetricsError::Bind { .. } => Kind::Usage,
+            MetricsError::Start(_) => Kind::Runtime,
+        }
     }
 }

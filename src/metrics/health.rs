@@ -1,30 +1,38 @@
 //! Liveness and readiness, as the pipeline's loops report them.
 //!
-//! - A [`Heartbeat`] per loop (the stream reader, the producer, the consume writer, …): the
-//!   loop calls [`Heartbeat::beat`] each time round, and `/healthz` fails when a loop has not
-//!   come round within its allowance. A loop about to wait on purpose (a back-off of minutes)
-//!   says so with [`Heartbeat::quiet_for`], so a long but legitimate wait is not a stall; a
-//!   loop that has finished its work says [`Heartbeat::retire`].
-//! - A [`Readiness`] per condition (stream connected, Kafka reachable, sink writable):
-//!   `/readyz` succeeds when every condition holds.
+//! - A [`Heartbeat`] per loop (the consume writer, the pipeline's runtime): the loop calls
+//!   [`Heartbeat::beat`] each time round, and `/healthz` fails when a loop has not come round
+//!   within its allowance. Only loops that turn on a timer as well as on work have one, so a
+//!   quiet stream is never taken for a stall.
+//! - A readiness condition per thing the process depends on (stream connected, Kafka
+//!   reachable): a probe of a flag the pipeline keeps anyway, read when asked
+//!   ([`Health::probe`]); `/readyz` succeeds when every condition holds.
 //!
-//! Both are one relaxed atomic store per report, cheap enough for a loop's every turn.
+//! A heartbeat is made where its loop lives ([`Heartbeat::new`], working with or without an
+//! endpoint) and watched once the endpoint starts ([`Health::watch`]). Beating is a clock read
+//! and two relaxed atomic stores, cheap enough for a loop's every turn.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The loops and conditions of one process. Cloning shares them.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub(crate) struct Health {
-    base: Instant,
     beats: Arc<Mutex<Vec<Heartbeat>>>,
-    checks: Arc<Mutex<Vec<Readiness>>>,
+    checks: Arc<Mutex<Vec<(&'static str, Probe)>>>,
+}
+
+type Probe = Arc<dyn Fn() -> CheckState + Send + Sync>;
+
+/// The one clock all heartbeats count from.
+fn base() -> Instant {
+    static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *BASE.get_or_init(Instant::now)
 }
 
 struct Beat {
     name: &'static str,
-    base: Instant,
     allowance_ms: u64,
     /// Milliseconds since `base` of the last beat, and by when the next one is due.
     last_ms: AtomicU64,
@@ -37,6 +45,20 @@ struct Beat {
 pub(crate) struct Heartbeat(Arc<Beat>);
 
 impl Heartbeat {
+    /// A loop named `name` that must come round at least every `allowance`. Counts as having
+    /// just beaten.
+    pub(crate) fn new(name: &'static str, allowance: Duration) -> Self {
+        let hb = Heartbeat(Arc::new(Beat {
+            name,
+            allowance_ms: allowance.as_millis().max(1) as u64,
+            last_ms: AtomicU64::new(0),
+            due_ms: AtomicU64::new(0),
+            retired: AtomicBool::new(false),
+        }));
+        hb.beat();
+        hb
+    }
+
     /// The loop came round; the next beat is due within its allowance.
     pub(crate) fn beat(&self) {
         let now = self.now_ms();
@@ -44,25 +66,14 @@ impl Heartbeat {
         self.0.due_ms.store(now + self.0.allowance_ms, Relaxed);
     }
 
-    /// The loop is about to wait `wait` on purpose (a back-off): the next beat is due after
-    /// that wait plus its allowance.
-    pub(crate) fn quiet_for(&self, wait: Duration) {
-        let now = self.now_ms();
-        self.0.last_ms.store(now, Relaxed);
-        let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX / 4);
-        self.0.due_ms.store(
-            now + wait_ms.min(u64::MAX / 4) + self.0.allowance_ms,
-            Relaxed,
-        );
-    }
-
-    /// The loop is done (a replay that reached the end of its file); no longer checked.
-    pub(crate) fn retire(&self) {
-        self.0.retired.store(true, Relaxed);
+    /// Whether the next beat is late (for a readiness probe built on a heartbeat: "a fetch
+    /// answered recently").
+    pub(crate) fn is_overdue(&self) -> bool {
+        self.now_ms() > self.0.due_ms.load(Relaxed)
     }
 
     fn now_ms(&self) -> u64 {
-        self.0.base.elapsed().as_millis() as u64
+        base().elapsed().as_millis() as u64
     }
 }
 
@@ -73,34 +84,6 @@ pub(crate) enum CheckState {
     Pending,
     Ok,
     Failing,
-}
-
-struct Check {
-    name: &'static str,
-    state: AtomicU8,
-}
-
-/// One readiness condition. Cloning shares it.
-#[derive(Clone)]
-pub(crate) struct Readiness(Arc<Check>);
-
-impl Readiness {
-    pub(crate) fn set(&self, ok: bool) {
-        let state = if ok {
-            CheckState::Ok
-        } else {
-            CheckState::Failing
-        };
-        self.0.state.store(state as u8, Relaxed);
-    }
-
-    fn get(&self) -> CheckState {
-        match self.0.state.load(Relaxed) {
-            0 => CheckState::Pending,
-            1 => CheckState::Ok,
-            _ => CheckState::Failing,
-        }
-    }
 }
 
 /// One loop in a [`Report`].
@@ -135,41 +118,25 @@ impl Report {
 
 impl Health {
     pub(crate) fn new() -> Self {
-        Health {
-            base: Instant::now(),
-            beats: Arc::default(),
-            checks: Arc::default(),
-        }
+        Health::default()
     }
 
-    /// A loop named `name` that must come round at least every `allowance`. Counts as having
-    /// just beaten.
-    pub(crate) fn heartbeat(&self, name: &'static str, allowance: Duration) -> Heartbeat {
-        let hb = Heartbeat(Arc::new(Beat {
-            name,
-            base: self.base,
-            allowance_ms: allowance.as_millis().max(1) as u64,
-            last_ms: AtomicU64::new(0),
-            due_ms: AtomicU64::new(0),
-            retired: AtomicBool::new(false),
-        }));
-        hb.beat();
+    /// Watches a loop's heartbeat from now on.
+    pub(crate) fn watch(&self, hb: &Heartbeat) {
         lock(&self.beats).push(hb.clone());
-        hb
     }
 
-    /// A readiness condition named `name`, pending until first set.
-    pub(crate) fn readiness(&self, name: &'static str) -> Readiness {
-        let r = Readiness(Arc::new(Check {
-            name,
-            state: AtomicU8::new(CheckState::Pending as u8),
-        }));
-        lock(&self.checks).push(r.clone());
-        r
+    /// A readiness condition named `name`, evaluated by `probe` whenever asked.
+    pub(crate) fn probe(
+        &self,
+        name: &'static str,
+        probe: impl Fn() -> CheckState + Send + Sync + 'static,
+    ) {
+        lock(&self.checks).push((name, Arc::new(probe)));
     }
 
     pub(crate) fn report(&self) -> Report {
-        let now = self.base.elapsed().as_millis() as u64;
+        let now = base().elapsed().as_millis() as u64;
         let loops = lock(&self.beats)
             .iter()
             .map(|hb| {
@@ -186,7 +153,7 @@ impl Health {
             .collect();
         let checks = lock(&self.checks)
             .iter()
-            .map(|c| (c.0.name, c.get()))
+            .map(|(name, probe)| (*name, probe()))
             .collect();
         Report { loops, checks }
     }
@@ -199,17 +166,21 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicU8;
 
     #[test]
     fn a_loop_that_stops_beating_makes_the_process_not_live() {
         let health = Health::new();
-        let fast = health.heartbeat("fast", Duration::from_millis(30));
-        let slow = health.heartbeat("slow", Duration::from_secs(60));
+        let fast = Heartbeat::new("fast", Duration::from_millis(30));
+        let slow = Heartbeat::new("slow", Duration::from_secs(60));
+        health.watch(&fast);
+        health.watch(&slow);
         assert!(health.report().live());
         std::thread::sleep(Duration::from_millis(60));
         slow.beat();
         let r = health.report();
         assert!(!r.live());
+        assert!(fast.is_overdue() && !slow.is_overdue());
         let l = r.loops.iter().find(|l| l.name == "fast").unwrap();
         assert!(l.overdue_s.unwrap() > 0.0 && l.age_s >= 0.06, "{l:?}");
         fast.beat();
@@ -217,35 +188,35 @@ mod tests {
     }
 
     #[test]
-    fn announced_waits_and_retired_loops_are_not_stalls() {
-        let health = Health::new();
-        let hb = health.heartbeat("stream", Duration::from_millis(20));
-        hb.quiet_for(Duration::from_secs(600));
-        std::thread::sleep(Duration::from_millis(40));
-        assert!(health.report().live());
-        let done = health.heartbeat("replay", Duration::from_millis(20));
-        done.retire();
-        std::thread::sleep(Duration::from_millis(40));
-        let r = health.report();
-        assert!(r.live(), "{r:?}");
-        assert!(r.loops.iter().any(|l| l.name == "replay" && l.retired));
-    }
-
-    #[test]
     fn ready_only_when_every_condition_holds() {
         let health = Health::new();
         assert!(health.report().ready(), "nothing to wait for");
-        let stream = health.readiness("stream_connected");
-        let kafka = health.readiness("kafka_reachable");
+        let flags: Vec<Arc<AtomicU8>> = (0..2).map(|_| Arc::default()).collect();
+        for (name, flag) in ["stream_connected", "kafka_reachable"]
+            .into_iter()
+            .zip(&flags)
+        {
+            let flag = flag.clone();
+            health.probe(name, move || match flag.load(Relaxed) {
+                0 => CheckState::Pending,
+                1 => CheckState::Ok,
+                _ => CheckState::Failing,
+            });
+        }
         let r = health.report();
         assert!(!r.ready());
         assert_eq!(r.checks[0], ("stream_connected", CheckState::Pending));
-        stream.set(true);
-        kafka.set(true);
+        flags[0].store(1, Relaxed);
+        flags[1].store(1, Relaxed);
         assert!(health.report().ready());
-        kafka.set(false);
+        flags[1].store(2, Relaxed);
         let r = health.report();
         assert!(!r.ready() && r.live());
         assert_eq!(r.checks[1], ("kafka_reachable", CheckState::Failing));
+        let stalled = Heartbeat::new("writer", Duration::from_millis(1));
+        health.watch(&stalled);
+        flags[1].store(1, Relaxed);
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(!health.report().ready(), "a stalled process is not ready");
     }
 }

@@ -17,6 +17,12 @@ const BUCKETS: [f64; 14] = [
 #[derive(Clone, Debug)]
 pub(crate) struct Latency(Histogram);
 
+impl Default for Latency {
+    fn default() -> Self {
+        Latency::new()
+    }
+}
+
 impl Latency {
     pub(crate) fn new() -> Self {
         Latency(Histogram::new(BUCKETS))

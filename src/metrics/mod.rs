@@ -4,20 +4,20 @@
 //! The pipeline counts what it already counts for its stats line; this module reads those
 //! counters when someone asks, on a thread of its own, so the hot path pays nothing for it:
 //!
-//! - [`Metrics`] is the hub a command creates with a snapshot closure over its counters
-//!   ([`Metrics::produce`], [`Metrics::consume`]). It hands out the few handles the pipeline
-//!   feeds directly: latency histograms ([`Latency`]), loop heartbeats and readiness
-//!   conditions ([`Heartbeat`], [`Readiness`]), consume's partition positions
-//!   ([`PartitionTable`]) and tweet window ([`WindowFeed`]).
+//! - [`Metrics`] is the hub a command creates: produce with a snapshot closure over the
+//!   counters its stats keep ([`Metrics::produce`]); consume gets the handles its writer
+//!   feeds ([`Metrics::consume`]: run totals mirrored per batch, partition positions, the
+//!   per-second tweet window). Latency histograms ([`Latency`]) are observed where the event
+//!   happens; loops report with heartbeats ([`Heartbeat`]) and the conditions of readiness
+//!   are probes of flags the pipeline keeps ([`Metrics::probe`]).
 //! - [`serve`] starts the HTTP server ([`server`]): `/metrics`, `/healthz`, `/readyz`, the
 //!   live page `/` and its JSON `/api/live` ([`routes`], [`live`]).
 //!
 //! Files: [`produce`] and [`consume`] (snapshots and the metric families they become),
 //! [`family`] (families as data, and the collector that encodes them), [`latency`],
 //! [`health`], [`window`] (consume's per-second tweet counts), [`history`] (the live page's
-//! ring of seconds), [`addr`] (`--metrics-addr`), [`error`].
+//! ring of seconds), [`error`]. The address is parsed by `cli::metrics`.
 
-pub(crate) mod addr;
 pub(crate) mod consume;
 pub(crate) mod error;
 pub(crate) mod family;
@@ -40,9 +40,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use prometheus_client::encoding::text;
 use prometheus_client::registry::{Registry, Unit};
 
-pub(crate) use consume::{ConsumeSnapshot, PartitionSnapshot, PartitionTable};
+pub(crate) use consume::{ConsumeCounters, ConsumeSnapshot, PartitionSnapshot, PartitionTable};
 pub(crate) use error::MetricsError;
-pub(crate) use health::{Health, Heartbeat, Readiness};
+pub(crate) use health::{CheckState, Health, Heartbeat};
 pub(crate) use latency::Latency;
 pub(crate) use produce::ProduceSnapshot;
 pub(crate) use server::{serve, Server};
@@ -93,20 +93,30 @@ struct Hub {
     feed: WindowFeed,
 }
 
+/// Beats a heartbeat named "runtime" from a task on the pipeline's runtime once a second: a
+/// runtime whose workers are all blocked (a stuck call, a busy loop) stops it, and `/healthz`
+/// says so while the metrics thread still answers. Ends with the runtime.
+pub(crate) fn watch_runtime(metrics: &Metrics) {
+    let hb = Heartbeat::new("runtime", Duration::from_secs(10));
+    metrics.watch(&hb);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            hb.beat();
+        }
+    });
+}
+
 /// The metrics of one process. Cloning shares them.
 #[derive(Clone)]
 pub(crate) struct Metrics(Arc<Hub>);
 
-/// What `produce` feeds besides its snapshot.
-pub(crate) struct ProduceHandles {
-    pub(crate) metrics: Metrics,
-    /// Time of each produce request, from send to acknowledgement or failure.
-    pub(crate) request_latency: Latency,
-}
-
-/// What `consume` feeds besides its snapshot.
+/// What `consume` feeds: the handles its writer (and group membership) update.
+#[derive(Clone)]
 pub(crate) struct ConsumeHandles {
     pub(crate) metrics: Metrics,
+    pub(crate) counters: Arc<ConsumeCounters>,
     /// Time of each durable commit: output flushed (fsync) and offsets committed.
     pub(crate) commit_latency: Latency,
     pub(crate) partitions: PartitionTable,
@@ -115,45 +125,46 @@ pub(crate) struct ConsumeHandles {
 }
 
 impl Metrics {
-    /// `produce`'s metrics; `snapshot` reads its counters (called at each scrape and once a
-    /// second, on the metrics thread).
+    /// `produce`'s metrics: `snapshot` reads the counters produce keeps (called at each
+    /// scrape and once a second, on the metrics thread); `request_latency` is the histogram
+    /// its batcher observes.
     pub(crate) fn produce(
         snapshot: impl Fn() -> ProduceSnapshot + Send + Sync + 'static,
-    ) -> ProduceHandles {
-        let request_latency = Latency::new();
-        let metrics = Metrics::new(
+        request_latency: &Latency,
+    ) -> Metrics {
+        Metrics::new(
             Command::Produce,
             Source::Produce(Box::new(snapshot)),
             (
                 "tweetpipe_produce_kafka_request_duration",
                 "Time from sending a produce request to its acknowledgement or failure.",
-                &request_latency,
+                request_latency,
             ),
-        );
-        ProduceHandles {
-            metrics,
-            request_latency,
-        }
+        )
     }
 
-    /// `consume`'s metrics; `snapshot` reads its counters. The snapshot's `partitions` are
-    /// filled from the returned [`PartitionTable`], whatever the closure puts there.
-    pub(crate) fn consume(
-        snapshot: impl Fn() -> ConsumeSnapshot + Send + Sync + 'static,
-    ) -> ConsumeHandles {
+    /// `consume`'s metrics, and the handles its writer feeds.
+    pub(crate) fn consume() -> ConsumeHandles {
         let commit_latency = Latency::new();
         let partitions = PartitionTable::default();
+        let counters = Arc::new(ConsumeCounters::default());
+        let (c, t) = (counters.clone(), partitions.clone());
         let metrics = Metrics::new(
             Command::Consume,
             Source::Consume {
-                snapshot: Box::new(snapshot),
+                snapshot: Box::new(move || c.snapshot(&t)),
                 partitions: partitions.clone(),
             },
-            ("tweetpipe_consume_commit_duration", "Time of a durable commit: output made durable (fsync), then offsets committed to the group.", &commit_latency),
+            (
+                "tweetpipe_consume_commit_duration",
+                "Time of a durable commit: output made durable (fsync), then offsets committed to the group.",
+                &commit_latency,
+            ),
         );
         ConsumeHandles {
             window: metrics.0.feed.clone(),
             metrics,
+            counters,
             commit_latency,
             partitions,
         }
@@ -189,14 +200,18 @@ impl Metrics {
         self.0.command
     }
 
-    /// A loop that must come round at least every `allowance` for `/healthz` to pass.
-    pub(crate) fn heartbeat(&self, name: &'static str, allowance: Duration) -> Heartbeat {
-        self.0.core.health.heartbeat(name, allowance)
+    /// Watches a heartbeat the pipeline made ([`Heartbeat::new`]).
+    pub(crate) fn watch(&self, hb: &Heartbeat) {
+        self.0.core.health.watch(hb);
     }
 
-    /// A condition that must hold for `/readyz` to pass; pending until first set.
-    pub(crate) fn readiness(&self, name: &'static str) -> Readiness {
-        self.0.core.health.readiness(name)
+    /// A condition evaluated whenever `/readyz` or `/metrics` asks.
+    pub(crate) fn probe(
+        &self,
+        name: &'static str,
+        probe: impl Fn() -> health::CheckState + Send + Sync + 'static,
+    ) {
+        self.0.core.health.probe(name, probe);
     }
 
     pub(crate) fn health(&self) -> health::Report {

@@ -44,21 +44,19 @@ impl Limits {
 
 const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 
-/// The running server; stopping it (or dropping it) closes the listener and its connections.
+/// The running server; dropping it closes the listener and its connections.
 pub(crate) struct Server {
+    #[cfg_attr(not(test), allow(dead_code))]
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
-    /// Where it listens (the real port when `--metrics-addr` gave port 0).
+    /// Where it listens (the real port when the address gave port 0).
+    #[cfg(test)]
     pub(crate) fn local_addr(&self) -> SocketAddr {
         self.addr
-    }
-
-    pub(crate) fn stop(mut self) {
-        self.shut();
     }
 
     fn shut(&mut self) {

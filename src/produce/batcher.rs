@@ -349,12 +349,18 @@ async fn deliver(
                 .max(Duration::from_millis(1)),
         );
         let attempt = tokio::time::timeout(limit, client.produce(batch, cfg.compression));
+        let sent_at = Instant::now();
         let err = tokio::select! {
-            r = attempt => match r {
-                Ok(Ok(_offsets)) => break Ok(()),
-                Ok(Err(e)) => e.to_string(),
-                Err(_) => format!("no acknowledgement within {limit:?}"),
-            },
+            r = attempt => {
+                stats.request_latency.observe(sent_at.elapsed());
+                let ok = matches!(r, Ok(Ok(_)));
+                stats.kafka_ok.store(if ok { 1 } else { 2 }, std::sync::atomic::Ordering::Relaxed);
+                match r {
+                    Ok(Ok(_offsets)) => break Ok(()),
+                    Ok(Err(e)) => e.to_string(),
+                    Err(_) => format!("no acknowledgement within {limit:?}"),
+                }
+            }
             // The request may still reach the broker: spilled again, it can arrive twice
             // (at least once, never lost).
             _ = cancel.changed() => break stopping(),

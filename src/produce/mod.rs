@@ -60,6 +60,8 @@ pub(crate) struct Config {
     /// On a signal, how long to wait for acknowledgements.
     pub(crate) shutdown_timeout: Duration,
     pub(crate) summary_file: Option<PathBuf>,
+    /// Where to serve metrics, health checks and the live page; `None`: nowhere.
+    pub(crate) metrics_addr: Option<std::net::SocketAddr>,
 }
 
 pub(crate) enum Source {
@@ -134,10 +136,21 @@ pub(crate) async fn run(cfg: Config) -> Result<()> {
         Some(s) => Some(Spill::open(s.clone(), stats.clone())?),
         None => None,
     };
+    let (tx, rx) = channel::channel(cfg.channel_capacity, cfg.channel_bytes);
+    // Listening before anything connects: a taken address is a usage error.
+    let _metrics = match cfg.metrics_addr {
+        Some(addr) => Some(stats::serve_metrics(
+            addr,
+            &stats,
+            &source_stats,
+            tx.depth(),
+            cfg.source.is_live(),
+        )?),
+        None => None,
+    };
     let shutdown = Shutdown::new();
     shutdown.listen_for_signals();
     cfg.source.prepare().await?;
-    let (tx, rx) = channel::channel(cfg.channel_capacity, cfg.channel_bytes);
     let reporter = stats::spawn_reporter(
         stats.clone(),
         source_stats.clone(),
@@ -359,6 +372,9 @@ impl KafkaSide {
             match self.open().await {
                 Ok(p) => break p,
                 Err(e) if e.is_retryable() && self.wait_for_kafka && !shutdown.is_triggered() => {
+                    stats
+                        .kafka_ok
+                        .store(2, std::sync::atomic::Ordering::Relaxed);
                     let since = *waiting_since.get_or_insert_with(Instant::now);
                     let wait = retry.next_wait().unwrap_or(Duration::from_secs(30));
                     tracing::error!(
@@ -392,6 +408,9 @@ impl KafkaSide {
                 }
             }
         };
+        stats
+            .kafka_ok
+            .store(1, std::sync::atomic::Ordering::Relaxed);
         if let Some(since) = waiting_since {
             tracing::info!(waited_s = since.elapsed().as_secs(), "Kafka is back");
         }

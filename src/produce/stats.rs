@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::channel::Depth;
 use crate::logging::tenths;
+use crate::metrics::{self, CheckState, Latency, Metrics, MetricsError, ProduceSnapshot};
 use crate::source::SourceStats;
 
 #[derive(Debug, Default)]
@@ -41,6 +42,11 @@ pub(crate) struct Stats {
     pub(crate) duplicates: AtomicU64,
     pub(crate) produce_requests: AtomicU64,
     pub(crate) produce_retries: AtomicU64,
+    /// Each produce request's time to its answer (the metrics endpoint's histogram).
+    pub(crate) request_latency: Latency,
+    /// Whether Kafka answered lately: 0 not yet known, 1 yes (connected, or a request was
+    /// acknowledged), 2 no (the last attempt failed). For `/readyz`.
+    pub(crate) kafka_ok: AtomicU64,
 }
 
 impl Stats {
@@ -55,6 +61,79 @@ impl Stats {
     pub(crate) fn get(counter: &AtomicU64) -> u64 {
         counter.load(Relaxed)
     }
+}
+
+impl Stats {
+    /// The counters as the metrics endpoint shows them: the same atomics the stats line and
+    /// the summary read.
+    pub(crate) fn snapshot(&self, source: &SourceStats, depth: &Depth) -> ProduceSnapshot {
+        let s = |c: &AtomicU64| c.load(Relaxed);
+        let (channel_records, channel_bytes) = depth.get();
+        ProduceSnapshot {
+            received_tweets: s(&self.tweets),
+            received_other: s(&self.forwarded_other),
+            received_unparsed: s(&self.unparsed),
+            duplicates: s(&self.duplicates),
+            accepted: s(&self.accepted),
+            accepted_bytes: s(&self.accepted_bytes),
+            delivered: s(&self.delivered),
+            delivered_bytes: s(&self.delivered_bytes),
+            dropped: s(&self.dropped),
+            failed: s(&self.failed),
+            spilled: s(&self.spilled),
+            drained: s(&self.drained),
+            spill_bytes: s(&self.spill_bytes),
+            spill_damaged: s(&self.spill_damaged),
+            channel_records: channel_records as u64,
+            channel_bytes: channel_bytes as u64,
+            reconnects: vec![
+                ("network", s(&source.reconnects_network)),
+                ("http", s(&source.reconnects_http)),
+                ("rate_limited", s(&source.reconnects_rate_limited)),
+            ],
+            last_http_status: s(&source.last_http_status),
+            keepalives: s(&source.keepalives),
+            oversized: s(&source.oversized),
+            limit_notices: s(&source.limit_notices),
+            limit_track: s(&source.limit_track),
+            warnings: s(&source.warnings),
+            disconnects: s(&source.disconnects),
+            stream_errors: s(&source.stream_errors),
+            backfills: s(&source.backfills),
+            kafka_requests: s(&self.produce_requests),
+            kafka_retries: s(&self.produce_retries),
+        }
+    }
+}
+
+/// Starts the metrics endpoint on `addr`, reading these counters. Ready while Kafka answers
+/// and, for a live source, while the stream is connected.
+pub(crate) fn serve_metrics(
+    addr: std::net::SocketAddr,
+    stats: &Arc<Stats>,
+    source: &Arc<SourceStats>,
+    depth: Depth,
+    live: bool,
+) -> Result<metrics::Server, MetricsError> {
+    let (s, src) = (stats.clone(), source.clone());
+    let m = Metrics::produce(move || s.snapshot(&src, &depth), &stats.request_latency);
+    if live {
+        let src = source.clone();
+        m.probe("stream_connected", move || {
+            match SourceStats::get(&src.connected) {
+                1 => CheckState::Ok,
+                _ => CheckState::Failing,
+            }
+        });
+    }
+    let s = stats.clone();
+    m.probe("kafka_reachable", move || match Stats::get(&s.kafka_ok) {
+        0 => CheckState::Pending,
+        1 => CheckState::Ok,
+        _ => CheckState::Failing,
+    });
+    metrics::watch_runtime(&m);
+    metrics::serve(addr, m)
 }
 
 /// Prints a stats line every `interval` until the task is aborted.

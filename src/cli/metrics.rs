@@ -1,16 +1,22 @@
-//! `--metrics-addr`: where the metrics endpoint listens. `HOST:PORT`, or a port alone for
-//! `127.0.0.1:PORT`: the endpoint shows what the stream carries, so it is local unless the
-//! user names a wider address.
+//! `--metrics-addr` (env `TWEETPIPE_METRICS_ADDR`): where the metrics endpoint listens.
+//! `HOST:PORT`, or a port alone for `127.0.0.1:PORT`: the endpoint shows what the stream
+//! carries, so it is local unless the user names a wider address.
 
 use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
 
-use super::error::MetricsError;
+use crate::error::{Error, Result};
 
-/// Parses `--metrics-addr`. Host names are resolved once, here (the first address wins).
-pub(crate) fn parse(given: &str) -> Result<SocketAddr, MetricsError> {
-    let err = |why: &str| MetricsError::Addr {
-        given: given.to_string(),
-        why: why.to_string(),
+/// Parses `--metrics-addr`; `None` when not given (no endpoint). Host names are resolved
+/// once, here (the first address wins).
+pub(crate) fn addr(given: Option<&str>) -> Result<Option<SocketAddr>> {
+    given.map(parse).transpose()
+}
+
+fn parse(given: &str) -> Result<SocketAddr> {
+    let err = |why: &str| {
+        Error::usage(format!(
+            "--metrics-addr {given:?}: {why}; give HOST:PORT (such as 127.0.0.1:9464 or [::1]:9464) or a port alone (listens on 127.0.0.1)"
+        ))
     };
     let s = given.trim();
     if s.is_empty() {
@@ -54,13 +60,14 @@ mod tests {
         assert_eq!(parse("[::1]:9464").unwrap(), "[::1]:9464".parse().unwrap());
         assert_eq!(parse("localhost:9").unwrap().port(), 9);
         assert!(parse("localhost:9").unwrap().ip().is_loopback());
+        assert_eq!(addr(None).unwrap(), None);
     }
 
     #[test]
     fn bad_addresses_name_the_input_and_the_fix() {
         for bad in ["", "70000", "host", "::1:80", "127.0.0.1:x", ":"] {
             let e = parse(bad).unwrap_err();
-            assert!(e.is_config());
+            assert_eq!(e.exit_code(), 2);
             let text = e.to_string();
             assert!(
                 text.contains("--metrics-addr") && text.contains("HOST:PORT"),
