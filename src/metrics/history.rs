@@ -169,7 +169,7 @@ mod tests {
         for (i, (lang, tag)) in [("en", "a"), ("es", "b"), ("es", "b")].iter().enumerate() {
             let mut w = TweetWindow::default();
             w.tweet(lang, 0.5, [*tag]);
-            let feed = super::super::window::WindowFeed::default();
+            let feed = crate::metrics::window::WindowFeed::default();
             feed.publish(&w);
             h.record(
                 t0 + Duration::from_secs(i as u64),
