@@ -212,20 +212,21 @@ async fn the_live_page_follows_a_running_pipeline_and_agrees_with_metrics() {
     assert!(checked >= 3, "{tiles}");
     b.screenshot("live-page-pipeline").unwrap();
 
-    // The end. Produce, still waiting for input, has delivered all it accepted (its
-    // replay reader holds a partial read until the input ends), and its counters agree with
-    // each other; then the input ends, consume catches up and stops when idle, and its last
-    // scrape agrees with its summary.
+    // The end. Produce, still waiting for input, has accepted and delivered every line fed
+    // so far (a pipe is read as it comes, not held back until a piece fills), and its
+    // counters agree with each other; then the input ends, consume catches up and stops when
+    // idle, and its last scrape agrees with its summary.
     let (sent, stdin) = feeder.await.unwrap();
     let mut p_metrics = String::new();
     assert!(
         wait_until(Duration::from_secs(30), || {
             p_metrics = get(p_addr, "/metrics").1;
             let accepted = scraped(&p_metrics, "tweetpipe_produce_records_accepted_total");
-            accepted.is_some_and(|a| a > 0.0)
+            accepted == Some(sent as f64)
                 && accepted == scraped(&p_metrics, "tweetpipe_produce_records_delivered_total")
         })
-        .await
+        .await,
+        "every line fed is accepted before the input ends: {p_metrics}"
     );
     let requests = scraped(&p_metrics, "tweetpipe_produce_kafka_requests_total").unwrap();
     let timed = scraped(

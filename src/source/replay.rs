@@ -56,18 +56,30 @@ pub(crate) fn open(path: &Path) -> Result<Box<dyn Read + Send>, Error> {
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-/// Reads `reader` on a blocking thread, handing pieces to the returned channel.
+/// Reads `reader` on a blocking thread, handing pieces to the returned channel. A file is
+/// read in whole pieces; a pipe (`stream`) hands on whatever each read returns, so that lines
+/// written slowly into it (another program's output) are not held back until a piece fills.
 fn spawn_reader(
     mut reader: Box<dyn Read + Send>,
+    stream: bool,
 ) -> (
     tokio::task::JoinHandle<()>,
     mpsc::Receiver<std::io::Result<Vec<u8>>>,
 ) {
     let (tx, rx) = mpsc::channel::<std::io::Result<Vec<u8>>>(4);
     let task = tokio::task::spawn_blocking(move || loop {
-        // `take` + `read_to_end` fills the piece without zeroing it first.
         let mut buf = Vec::with_capacity(PIECE);
-        match (&mut reader).take(PIECE as u64).read_to_end(&mut buf) {
+        let read = if stream {
+            buf.resize(PIECE, 0);
+            reader.read(&mut buf).map(|n| {
+                buf.truncate(n);
+                n
+            })
+        } else {
+            // `take` + `read_to_end` fills the piece without zeroing it first.
+            (&mut reader).take(PIECE as u64).read_to_end(&mut buf)
+        };
+        match read {
             Ok(0) => return,
             Ok(_) => {
                 if tx.blocking_send(Ok(buf)).is_err() {
@@ -92,7 +104,7 @@ pub(crate) async fn run(
     stats: &SourceStats,
     shutdown: &Shutdown,
 ) -> Result<End, Error> {
-    let (reading, mut rx) = spawn_reader(open(path)?);
+    let (reading, mut rx) = spawn_reader(open(path)?, path.as_os_str() == "-");
     let mut framer = Framer::new(Framing::Newline, max_record_bytes);
     let mut frames = Vec::new();
     let mut line_no: u64 = 0;
