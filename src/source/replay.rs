@@ -71,10 +71,7 @@ fn spawn_reader(
         let mut buf = Vec::with_capacity(PIECE);
         let read = if stream {
             buf.resize(PIECE, 0);
-            reader.read(&mut buf).map(|n| {
-                buf.truncate(n);
-                n
-            })
+            reader.read(&mut buf).inspect(|&n| buf.truncate(n))
         } else {
             // `take` + `read_to_end` fills the piece without zeroing it first.
             (&mut reader).take(PIECE as u64).read_to_end(&mut buf)
