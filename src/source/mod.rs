@@ -1,5 +1,5 @@
-//! Where records come from: the live Twitter stream ([`twitter`]) and file replay
-//! ([`replay`]), with the framing they share ([`framer`]).
+//! Where records come from: the live Twitter stream ([`twitter`]), Bluesky's Jetstream
+//! ([`jetstream`]) and file replay ([`replay`]), with the framing they share ([`framer`]).
 //!
 //! A source turns bytes into [`Frame`]s (the record, its key, what it is, and what it may be
 //! deduplicated on) and pushes them into an [`Output`]. It knows nothing of channels, the
@@ -9,6 +9,9 @@
 //! disconnect notices) are handled, counted in [`SourceStats`] and logged here.
 
 pub(crate) mod framer;
+// Wired into `produce --source jetstream` by a later commit.
+#[allow(dead_code)]
+pub(crate) mod jetstream;
 pub(crate) mod replay;
 pub(crate) mod twitter;
 
@@ -32,6 +35,8 @@ pub(crate) struct Frame {
     pub(crate) dedupe: Option<Bytes>,
     /// The Kafka record timestamp; `None`: the time it was received.
     pub(crate) timestamp: Option<DateTime<Utc>>,
+    /// A resume position (Jetstream's `time_us`), kept durably once the record is safe.
+    pub(crate) cursor: Option<i64>,
     pub(crate) kind: FrameKind,
 }
 
@@ -54,6 +59,7 @@ impl Frame {
             key: None,
             dedupe: None,
             timestamp: None,
+            cursor: None,
             kind,
         }
     }
