@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -188,6 +188,19 @@ impl Standin {
     }
 
     pub async fn start_on(addr: SocketAddr, events: Vec<Bytes>) -> Standin {
+        Standin::start_with(addr, events, None).await
+    }
+
+    /// Serves over TLS (`wss://`) with this server configuration.
+    pub async fn start_tls(events: Vec<Bytes>, tls: Arc<rustls::ServerConfig>) -> Standin {
+        Standin::start_with("127.0.0.1:0".parse().unwrap(), events, Some(tls)).await
+    }
+
+    async fn start_with(
+        addr: SocketAddr,
+        events: Vec<Bytes>,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Standin {
         let listener = TcpListener::bind(addr).await.expect("bind the stand-in");
         let addr = listener.local_addr().unwrap();
         let inner = Arc::new(Inner {
@@ -208,7 +221,20 @@ impl Standin {
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
-                connections.spawn(serve(serving.clone(), stream));
+                match &tls {
+                    None => {
+                        connections.spawn(serve(serving.clone(), stream));
+                    }
+                    Some(config) => {
+                        let acceptor = tokio_rustls::TlsAcceptor::from(config.clone());
+                        let serving = serving.clone();
+                        connections.spawn(async move {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                serve(serving, stream).await;
+                            }
+                        });
+                    }
+                }
                 while connections.try_join_next().is_some() {}
             }
         });
@@ -294,7 +320,10 @@ impl Filter {
     }
 }
 
-async fn serve(inner: Arc<Inner>, stream: TcpStream) {
+async fn serve<S>(inner: Arc<Inner>, stream: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let target = Arc::new(Mutex::new(String::new()));
     let refused = Arc::new(Mutex::new(None));
     let (t, r, i) = (target.clone(), refused.clone(), inner.clone());

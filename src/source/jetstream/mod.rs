@@ -26,3 +26,8 @@ pub(crate) mod run;
 pub(crate) mod stats;
 pub(crate) mod subscribe;
 pub(crate) mod zstd;
+
+pub(crate) use error::JetstreamError;
+
+#[cfg(test)]
+mod tests;
