@@ -27,7 +27,5 @@ pub(crate) mod stats;
 pub(crate) mod subscribe;
 pub(crate) mod zstd;
 
-pub(crate) use error::JetstreamError;
-
 #[cfg(test)]
 mod tests;

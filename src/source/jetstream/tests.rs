@@ -16,11 +16,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use standin::{real_events, synthetic_events, Standin};
 
+use super::error::JetstreamError;
 use super::instances::Instances;
 use super::run::{run, JetstreamConfig};
 use super::stats::JetstreamStats;
 use super::subscribe::{Endpoint, Subscription};
-use super::JetstreamError;
 use crate::backoff::BackoffPolicy;
 use crate::error::{Classify, Kind};
 use crate::shutdown::Shutdown;
