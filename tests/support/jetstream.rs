@@ -327,6 +327,8 @@ where
     let target = Arc::new(Mutex::new(String::new()));
     let refused = Arc::new(Mutex::new(None));
     let (t, r, i) = (target.clone(), refused.clone(), inner.clone());
+    // The shape tungstenite's handshake callback has to have.
+    #[allow(clippy::result_large_err)]
     let callback = move |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
         let path = req
             .uri()
