@@ -128,7 +128,47 @@ fn reference_zstd_decodes_the_frames() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert_eq!(out.stdout, &e[..]);
+        // A frame made of a raw prefix and a tail compressed once (the benchmark's frames).
+        let prefix = b"{\"did\":\"did:plc:someone\",\"time_us\":1";
+        let tail = enc.compress_tail(prefix.len(), &e[e.len() / 3..]);
+        let frame = enc.frame_with_tail(prefix, &tail).unwrap();
+        assert_eq!(
+            decompress(&frame).unwrap(),
+            [&prefix[..], &e[e.len() / 3..]].concat()
+        );
+        std::fs::write(&path, &frame).unwrap();
+        let out = std::process::Command::new("zstd")
+            .args(["-d", "-q", "-c", "-D"])
+            .arg(&dict)
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.stdout, [&prefix[..], &e[e.len() / 3..]].concat());
     }
+}
+
+#[tokio::test]
+async fn a_synthetic_log_serves_frames_made_ahead() {
+    let s = Standin::start(Vec::new()).await;
+    let (first, step) = (1_783_175_888_000_000, 10);
+    s.serve_synthetic(1000, first, step);
+    let want = synthetic_events(1000, first, step);
+    let mut ws = connect(&format!("{}?cursor=0&compress=true", s.url())).await;
+    assert_eq!(collect(&mut ws, 1000).await, want);
+    // The cursor lands on the first event at or after it.
+    let mut ws = connect(&format!("{}?cursor={}", s.url(), first + 500 * step - 3)).await;
+    assert_eq!(collect(&mut ws, 500).await, want[500..]);
+    // Unique accounts and times: every event its own identity.
+    let dids: std::collections::HashSet<_> = want
+        .iter()
+        .map(|e| serde_json::from_slice::<serde_json::Value>(e).unwrap()["did"].clone())
+        .collect();
+    assert_eq!(dids.len(), 1000);
 }
 
 #[tokio::test]

@@ -71,13 +71,26 @@ pub fn synthetic_events(n: usize, first_time_us: i64, step_us: i64) -> Vec<Bytes
 /// A real event with its `did` and `time_us` replaced (`{"did":"…","time_us":…,` comes first
 /// in every Jetstream event).
 fn synthetic(template: &[u8], i: usize, time_us: i64) -> Bytes {
+    let mut v = synthetic_prefix(i, time_us).into_bytes();
+    v.extend_from_slice(template_tail(template));
+    Bytes::from(v)
+}
+
+/// What a synthetic event has of its own: `{"did":"…","time_us":…`.
+fn synthetic_prefix(i: usize, time_us: i64) -> String {
+    format!("{{\"did\":\"{}\",\"time_us\":{time_us}", synthetic_did(i))
+}
+
+/// What it has of its template: everything after the template's `time_us` value.
+fn template_tail(template: &[u8]) -> &[u8] {
     let s = std::str::from_utf8(template).unwrap();
     let after_time = s.find("\"time_us\":").unwrap() + "\"time_us\":".len();
     let rest = &s[after_time..];
-    let rest = &rest[rest.find(',').unwrap()..];
-    Bytes::from(format!(
-        "{{\"did\":\"did:plc:standin{i:017}\",\"time_us\":{time_us}{rest}"
-    ))
+    &rest.as_bytes()[rest.find(',').unwrap()..]
+}
+
+fn synthetic_did(i: usize) -> String {
+    format!("did:plc:standin{i:017}")
 }
 
 /// One event of the log, with what the filters look at.
@@ -88,6 +101,8 @@ pub struct Event {
     pub did: String,
     /// `commit.collection` of a commit; `None` for other kinds (they pass collection filters).
     pub collection: Option<String>,
+    /// Its compressed frame, when made ahead (synthetic events).
+    pub frame: Option<Bytes>,
 }
 
 impl Event {
@@ -102,6 +117,7 @@ impl Event {
                 .then(|| v["commit"]["collection"].as_str().map(str::to_string))
                 .flatten(),
             json,
+            frame: None,
         }
     }
 }
@@ -154,8 +170,76 @@ impl Seen {
     }
 }
 
+/// The events served: stored ones (tests), or made on demand (the benchmark's millions).
+enum Log {
+    Stored(Vec<Event>),
+    Synthetic {
+        templates: Vec<Event>,
+        /// Each template's tail, compressed once (see [`DictEncoder::compress_tail`]).
+        tails: Vec<super::zstd_dict::Tail>,
+        count: usize,
+        first_time_us: i64,
+        step_us: i64,
+    },
+}
+
+impl Log {
+    fn len(&self) -> usize {
+        match self {
+            Log::Stored(v) => v.len(),
+            Log::Synthetic { count, .. } => *count,
+        }
+    }
+
+    fn get(&self, i: usize, encoder: &DictEncoder) -> Event {
+        match self {
+            Log::Stored(v) => v[i].clone(),
+            Log::Synthetic {
+                templates,
+                tails,
+                first_time_us,
+                step_us,
+                ..
+            } => {
+                let t = &templates[i % templates.len()];
+                let time_us = first_time_us + i as i64 * step_us;
+                let prefix = synthetic_prefix(i, time_us);
+                let json = synthetic(&t.json, i, time_us);
+                Event {
+                    did: synthetic_did(i),
+                    time_us,
+                    collection: t.collection.clone(),
+                    frame: encoder
+                        .frame_with_tail(prefix.as_bytes(), &tails[i % templates.len()])
+                        .map(Bytes::from),
+                    json,
+                }
+            }
+        }
+    }
+
+    /// The first event at or after `cursor` (the live tip if none).
+    fn start(&self, cursor: i64) -> usize {
+        match self {
+            Log::Stored(v) => v
+                .iter()
+                .position(|e| e.time_us >= cursor)
+                .unwrap_or(v.len()),
+            Log::Synthetic {
+                count,
+                first_time_us,
+                step_us,
+                ..
+            } => {
+                let after = (cursor - first_time_us).max(0);
+                (((after + step_us - 1) / step_us) as usize).min(*count)
+            }
+        }
+    }
+}
+
 struct Inner {
-    log: Mutex<Vec<Event>>,
+    log: Mutex<Log>,
     /// Events before this index are no longer kept (retention).
     floor: Mutex<usize>,
     appended: Notify,
@@ -204,7 +288,7 @@ impl Standin {
         let listener = TcpListener::bind(addr).await.expect("bind the stand-in");
         let addr = listener.local_addr().unwrap();
         let inner = Arc::new(Inner {
-            log: Mutex::new(events.into_iter().map(Event::new).collect()),
+            log: Mutex::new(Log::Stored(events.into_iter().map(Event::new).collect())),
             floor: Mutex::new(0),
             appended: Notify::new(),
             faults: Mutex::new(Faults::default()),
@@ -252,11 +336,33 @@ impl Standin {
 
     /// Appends events; connected clients that are caught up get them at once.
     pub fn push(&self, events: impl IntoIterator<Item = Bytes>) {
-        self.inner
-            .log
-            .lock()
-            .unwrap()
-            .extend(events.into_iter().map(Event::new));
+        match &mut *self.inner.log.lock().unwrap() {
+            Log::Stored(v) => v.extend(events.into_iter().map(Event::new)),
+            Log::Synthetic { .. } => panic!("a synthetic log takes no pushes"),
+        }
+        self.inner.appended.notify_waiters();
+    }
+
+    /// Serves `count` synthetic events (see [`synthetic_events`]) made as they are sent, so
+    /// that millions cost no memory.
+    pub fn serve_synthetic(&self, count: usize, first_time_us: i64, step_us: i64) {
+        let templates: Vec<Event> = real_events().into_iter().map(Event::new).collect();
+        let prefix_len = synthetic_prefix(0, first_time_us).len();
+        let tails = templates
+            .iter()
+            .map(|t| {
+                self.inner
+                    .encoder
+                    .compress_tail(prefix_len, template_tail(&t.json))
+            })
+            .collect();
+        *self.inner.log.lock().unwrap() = Log::Synthetic {
+            templates,
+            tails,
+            count,
+            first_time_us,
+            step_us,
+        };
         self.inner.appended.notify_waiters();
     }
 
@@ -420,11 +526,7 @@ where
         let floor = *inner.floor.lock().unwrap();
         match cursor {
             None => log.len(),
-            Some(c) => log
-                .iter()
-                .position(|e| e.time_us >= c)
-                .unwrap_or(log.len())
-                .max(floor),
+            Some(c) => log.start(c).max(floor),
         }
     };
     let mut sent_here = 0usize;
@@ -434,7 +536,9 @@ where
         let batch: Vec<(usize, Event)> = {
             let log = inner.log.lock().unwrap();
             let end = log.len().min(next + 256);
-            (next..end).map(|i| (i, log[i].clone())).collect()
+            (next..end)
+                .map(|i| (i, log.get(i, &inner.encoder)))
+                .collect()
         };
         if batch.is_empty() {
             if tx.flush().await.is_err() {
@@ -471,7 +575,10 @@ where
                 frame.truncate(at);
                 Message::Binary(Bytes::from(frame))
             } else if compress {
-                Message::Binary(Bytes::from(inner.encoder.compress(&e.json)))
+                match e.frame {
+                    Some(frame) => Message::Binary(frame),
+                    None => Message::Binary(Bytes::from(inner.encoder.compress(&e.json))),
+                }
             } else {
                 Message::Text(String::from_utf8_lossy(&e.json).into_owned().into())
             };

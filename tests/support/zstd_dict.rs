@@ -33,6 +33,21 @@ fn hash(b: &[u8]) -> usize {
     (v.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - HASH_BITS)) as usize
 }
 
+/// The per-event table is smaller: it is cleared for every event.
+const LOCAL_BITS: u32 = 12;
+
+fn local_hash(b: &[u8]) -> usize {
+    let v = u64::from_le_bytes(b[..8].try_into().unwrap());
+    (v.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - LOCAL_BITS)) as usize
+}
+
+/// A tail compressed once (see [`DictEncoder::compress_tail`]).
+pub struct Tail {
+    prefix_len: usize,
+    tail_len: usize,
+    blocks: Vec<u8>,
+}
+
 impl DictEncoder {
     /// An encoder for `dictionary` (a zstd dictionary file).
     pub fn new(dictionary: &[u8]) -> Self {
@@ -52,55 +67,101 @@ impl DictEncoder {
     /// One zstd frame holding `input`.
     pub fn compress(&self, input: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(input.len() / 2 + 32);
+        self.header(&mut out, input.len());
+        self.blocks(&mut out, input, 0);
+        out
+    }
+
+    /// The blocks of `tail`, compressed once, for frames of `prefix ++ tail` whose prefixes
+    /// all have `prefix_len` bytes: matches reach into the dictionary at offsets that depend
+    /// only on the position, and never into the prefix, so the blocks are valid behind any
+    /// prefix of that length (which goes in a raw block of its own).
+    pub fn compress_tail(&self, prefix_len: usize, tail: &[u8]) -> Tail {
+        let mut blocks = Vec::new();
+        self.blocks(&mut blocks, tail, prefix_len);
+        Tail {
+            prefix_len,
+            tail_len: tail.len(),
+            blocks,
+        }
+    }
+
+    /// The frame of `prefix ++ tail`: a copy, no compression work. `None` when the prefix
+    /// does not have the length the tail was compressed for.
+    pub fn frame_with_tail(&self, prefix: &[u8], tail: &Tail) -> Option<Vec<u8>> {
+        if prefix.len() != tail.prefix_len {
+            return None;
+        }
+        let mut out = Vec::with_capacity(prefix.len() + tail.blocks.len() + 24);
+        self.header(&mut out, prefix.len() + tail.tail_len);
+        raw_block(&mut out, prefix, false);
+        out.extend_from_slice(&tail.blocks);
+        Some(out)
+    }
+
+    fn header(&self, out: &mut Vec<u8>, content_len: usize) {
         out.extend_from_slice(&MAGIC.to_le_bytes());
         // Frame header: 4-byte content size, not single-segment, no checksum, 4-byte dict id.
         out.push((2 << 6) | 3);
         out.push(7 << 3); // window 2^(10+7) = 128 KiB
         out.extend_from_slice(&self.id.to_le_bytes());
-        out.extend_from_slice(&(input.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(content_len as u32).to_le_bytes());
+    }
 
-        let mut local = vec![0u32; 1 << HASH_BITS];
+    /// The blocks of `input`, which starts `base` bytes into the frame's content.
+    fn blocks(&self, out: &mut Vec<u8>, input: &[u8], base: usize) {
+        let mut local = vec![0u32; 1 << LOCAL_BITS];
         let n = input.len();
         let (mut at, mut lit_start) = (0, 0);
         while at + MIN_MATCH <= n {
-            match self.best_match(input, at, &local) {
+            match self.best_match(input, at, base, &local) {
                 Some((offset, len)) => {
-                    self.block(&mut out, &input[lit_start..at], Some((offset, len)), false);
+                    self.block(out, &input[lit_start..at], Some((offset, len)), false);
                     for p in (at..at + len).step_by(4) {
                         if p + 8 <= n {
-                            local[hash(&input[p..])] = p as u32 + 1;
+                            local[local_hash(&input[p..])] = p as u32 + 1;
                         }
                     }
                     at += len;
                     lit_start = at;
                 }
                 None => {
-                    local[hash(&input[at..])] = at as u32 + 1;
+                    local[local_hash(&input[at..])] = at as u32 + 1;
                     at += 1;
                     if at - lit_start >= MAX_LITERALS {
-                        raw_block(&mut out, &input[lit_start..at], false);
+                        raw_block(out, &input[lit_start..at], false);
                         lit_start = at;
                     }
                 }
             }
         }
-        raw_block(&mut out, &input[lit_start..], true);
-        out
+        raw_block(out, &input[lit_start..], true);
     }
 
     /// The longest match (offset, length) at `at`, from the event so far or the dictionary.
-    fn best_match(&self, input: &[u8], at: usize, local: &[u32]) -> Option<(usize, usize)> {
-        let h = hash(&input[at..]);
+    fn best_match(
+        &self,
+        input: &[u8],
+        at: usize,
+        base: usize,
+        local: &[u32],
+    ) -> Option<(usize, usize)> {
         let limit = (input.len() - at).min(MAX_LITERALS);
         let mut best: Option<(usize, usize)> = None;
-        if let Some(p) = local[h].checked_sub(1).map(|p| p as usize) {
+        if let Some(p) = local[local_hash(&input[at..])]
+            .checked_sub(1)
+            .map(|p| p as usize)
+        {
             let len = common(&input[p..], &input[at..], limit);
             if len >= MIN_MATCH {
                 best = Some((at - p, len));
             }
         }
-        if let Some(p) = self.table[h].checked_sub(1).map(|p| p as usize) {
-            let offset = at + (self.content.len() - p);
+        if let Some(p) = self.table[hash(&input[at..])]
+            .checked_sub(1)
+            .map(|p| p as usize)
+        {
+            let offset = base + at + (self.content.len() - p);
             let len = common(&self.content[p..], &input[at..], limit);
             if len >= MIN_MATCH && offset <= WINDOW && best.is_none_or(|(_, l)| len > l) {
                 best = Some((offset, len));
