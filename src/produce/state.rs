@@ -1,7 +1,8 @@
 //! tweetpipe's own small durable state, for what no server keeps for us:
 //! - the Jetstream cursor: where a restart resumes (see [`super::watermark`] for which
-//!   position is safe to keep) and the instance it came from (a cursor is each instance's own
-//!   clock, so resuming elsewhere rewinds further);
+//!   position is safe to keep), the instance it came from (a cursor is each instance's own
+//!   clock, so resuming elsewhere rewinds further), and the dedupe keys of the safe events a
+//!   restart is sent again (see [`super::keeper`]);
 //! - the Twitter spend guard's post counts for the current UTC day and month (see
 //!   [`super::budget`]).
 //!
@@ -25,6 +26,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::budget::{first_of_month, PostCounts};
+use crate::error::{Classify, Kind};
 
 /// The file's name in the spill directory.
 pub(crate) const FILE_NAME: &str = "state.json";
@@ -45,6 +47,8 @@ pub(crate) struct JetstreamPosition {
     pub time_us: i64,
     /// The instance that stamped it (`wss://…/subscribe`), if known.
     pub instance: Option<String>,
+    /// The dedupe keys of the safe events a restart there would be sent again.
+    pub recent: Vec<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -70,10 +74,13 @@ pub(crate) enum StateError {
     },
 }
 
-impl StateError {
+impl Classify for StateError {
     /// A damaged file is for the user to sort out (exit code 2); I/O errors are runtime ones.
-    pub(crate) fn is_usage(&self) -> bool {
-        matches!(self, StateError::Damaged { .. })
+    fn kind(&self) -> Kind {
+        match self {
+            StateError::Damaged { .. } => Kind::Usage,
+            _ => Kind::Runtime,
+        }
     }
 }
 
@@ -91,6 +98,7 @@ impl StateFile {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
@@ -137,6 +145,7 @@ impl StateFile {
             jetstream: wire.jetstream.map(|j| JetstreamPosition {
                 time_us: j.cursor_us,
                 instance: j.instance,
+                recent: j.recent,
             }),
             posts,
         })
@@ -149,6 +158,7 @@ impl StateFile {
             jetstream: state.jetstream.as_ref().map(|j| WireJetstream {
                 cursor_us: j.time_us,
                 instance: j.instance.clone(),
+                recent: j.recent.clone(),
             }),
             posts: state.posts.as_ref().map(|p| WirePosts {
                 day: p.day.format("%Y-%m-%d").to_string(),
@@ -194,6 +204,9 @@ struct WireJetstream {
     cursor_us: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     instance: Option<String>,
+    /// Dedupe keys (see `produce::dedup::key`), one number each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    recent: Vec<u64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -217,6 +230,7 @@ mod tests {
             jetstream: Some(JetstreamPosition {
                 time_us: 1_783_175_888_090_631,
                 instance: Some("wss://jetstream1.us-east.bsky.network/subscribe".into()),
+                recent: vec![7, u64::MAX - 1],
             }),
             posts: Some(PostCounts {
                 day,
@@ -276,7 +290,7 @@ mod tests {
         ] {
             std::fs::write(f.path(), bad).unwrap();
             let err = f.load().unwrap_err();
-            assert!(err.is_usage());
+            assert_eq!(err.kind(), Kind::Usage);
             let msg = err.to_string();
             assert!(msg.contains(&f.path().display().to_string()), "{msg}");
             assert!(msg.contains("move it away"), "{msg}");
@@ -287,7 +301,7 @@ mod tests {
     fn write_errors_name_the_file() {
         let f = StateFile::in_dir(Path::new("/nonexistent/spill"));
         let err = f.save(&state()).unwrap_err();
-        assert!(!err.is_usage());
+        assert_eq!(err.kind(), Kind::Runtime);
         assert!(err.to_string().contains("/nonexistent/spill/state.json"));
     }
 }

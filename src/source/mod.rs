@@ -9,8 +9,6 @@
 //! disconnect notices) are handled, counted in [`SourceStats`] and logged here.
 
 pub(crate) mod framer;
-// Wired into `produce --source jetstream` by a later commit.
-#[allow(dead_code)]
 pub(crate) mod jetstream;
 pub(crate) mod replay;
 pub(crate) mod twitter;

@@ -57,6 +57,16 @@ impl Instances {
         self.endpoints.len()
     }
 
+    /// Every instance's URL (`wss://host/subscribe`), in order.
+    pub(crate) fn urls(&self) -> Vec<String> {
+        self.endpoints.iter().map(Endpoint::display).collect()
+    }
+
+    /// The index of the instance with this URL (as [`Instances::urls`] gives it).
+    pub(crate) fn index_of(&self, url: &str) -> Option<usize> {
+        self.endpoints.iter().position(|e| e.display() == url)
+    }
+
     /// Moves to the next instance (the same one when there is only one).
     pub(crate) fn fail_over(&mut self) {
         self.current = (self.current + 1) % self.endpoints.len();

@@ -42,8 +42,9 @@ use super::stats::JetstreamStats;
 use super::subscribe::{Request, Subscription};
 use super::zstd::{DecodeError, Decompressor};
 use crate::backoff::{Backoff, BackoffPolicy, ErrorClass};
+use crate::logging::{Every, QUIET};
 use crate::shutdown::Shutdown;
-use crate::source::{End, Flow, Output};
+use crate::source::{End, Flow, Output, SourceStats};
 
 /// Everything the loop needs to know.
 #[derive(Debug, Clone)]
@@ -97,11 +98,13 @@ enum Ended {
     BadFrame(String),
 }
 
-/// Reads Jetstream into `out` until shutdown, the output says stop, or a fatal error.
+/// Reads Jetstream into `out` until shutdown, the output says stop, or a fatal error. What
+/// every live source counts goes to `common`; what only Jetstream has, to `stats`.
 pub(crate) async fn run<O: Output>(
     mut cfg: JetstreamConfig,
     out: &mut O,
     stats: &JetstreamStats,
+    common: &SourceStats,
     shutdown: &Shutdown,
 ) -> Result<End, JetstreamError> {
     if cfg.subscription.max_message_bytes == 0 {
@@ -113,7 +116,10 @@ pub(crate) async fn run<O: Output>(
         compress: cfg.subscription.compress,
         out,
         stats,
+        common,
         cfg: &cfg,
+        oversized: Every::new(QUIET),
+        unparsed: Every::new(QUIET),
     };
     let mut instances = cfg.instances.clone();
     let mut backoff = Backoff::new(cfg.backoff.clone());
@@ -123,6 +129,7 @@ pub(crate) async fn run<O: Output>(
         }
         let (index, endpoint) = instances.current();
         let endpoint = endpoint.clone();
+        JetstreamStats::set(&stats.instance, index as u64);
         let cursor = reader.resume.cursor_for(index);
         let request = cfg.subscription.request(&endpoint, cursor, reader.compress);
         tracing::info!(url = %request.url, hello = request.hello.is_some(), "connecting to Jetstream");
@@ -131,6 +138,7 @@ pub(crate) async fn run<O: Output>(
             e = reader.connection(index, &endpoint, &request, &mut instances) => e,
             _ = shutdown.wait() => return Ok(End::Shutdown),
         };
+        common.connected.store(0, Relaxed);
         let (class, fail_over, why) = match ended {
             Ended::Stopped => return Ok(End::Stopped),
             Ended::BadFrame(why) => {
@@ -167,11 +175,12 @@ pub(crate) async fn run<O: Output>(
         if started.elapsed() >= cfg.healthy_after {
             backoff.reset();
         }
-        JetstreamStats::add(
+        SourceStats::add(&common.reconnects, 1);
+        SourceStats::add(
             match class {
-                ErrorClass::Network => &stats.reconnects_network,
-                ErrorClass::Http => &stats.reconnects_http,
-                ErrorClass::RateLimited => &stats.reconnects_rate_limited,
+                ErrorClass::Network => &common.reconnects_network,
+                ErrorClass::Http => &common.reconnects_http,
+                ErrorClass::RateLimited => &common.reconnects_rate_limited,
             },
             1,
         );
@@ -201,6 +210,9 @@ struct Reader<'a, O> {
     compress: bool,
     out: &'a mut O,
     stats: &'a JetstreamStats,
+    common: &'a SourceStats,
+    oversized: Every,
+    unparsed: Every,
 }
 
 impl<O: Output> Reader<'_, O> {
@@ -240,12 +252,15 @@ impl<O: Output> Reader<'_, O> {
                 })
             }
             Ok(Err(ConnectError::Http { status, said })) => {
-                JetstreamStats::set(&stats.last_http_status, u64::from(status));
+                self.common
+                    .last_http_status
+                    .store(u64::from(status), Relaxed);
                 return Ended::Verdict(reconnect::http_status(status, &said));
             }
             Ok(Ok(ws)) => ws,
         };
-        JetstreamStats::set(&stats.last_http_status, 101);
+        self.common.last_http_status.store(101, Relaxed);
+        self.common.connected.store(1, Relaxed);
         JetstreamStats::add(&stats.connects, 1);
         instances.connected();
         tracing::info!(compress = self.compress, "connected to Jetstream");
@@ -318,7 +333,7 @@ impl<O: Output> Reader<'_, O> {
                 match self.zstd.decompress(&frame) {
                     Ok(value) => return self.event(value, instance),
                     Err(DecodeError::TooLarge { limit, declared }) => {
-                        self.oversized(frame.len(), declared, limit)
+                        self.skip_oversized(frame.len(), declared, limit)
                     }
                     Err(DecodeError::Corrupt(why)) => {
                         JetstreamStats::add(&stats.bad_frames, 1);
@@ -329,7 +344,7 @@ impl<O: Output> Reader<'_, O> {
             Message::Text(text) => {
                 JetstreamStats::add(&stats.wire_bytes, text.len() as u64);
                 if text.len() > self.cfg.max_record_bytes {
-                    self.oversized(
+                    self.skip_oversized(
                         text.len(),
                         Some(text.len() as u64),
                         self.cfg.max_record_bytes,
@@ -371,11 +386,10 @@ impl<O: Output> Reader<'_, O> {
             1,
         );
         if kind == EventKind::Unparsed {
-            let n = JetstreamStats::get(&stats.unparsed);
-            if n <= 10 || n % 1000 == 0 {
+            if let Some(n) = self.unparsed.tick() {
                 let start =
                     String::from_utf8_lossy(&frame.value[..frame.value.len().min(80)]).into_owned();
-                tracing::warn!(bytes = frame.value.len(), %start, unparsed_so_far = n, "a Jetstream frame that is not an event; forwarding it unkeyed for the consumer to file as an error");
+                tracing::warn!(bytes = frame.value.len(), %start, unparsed_since_last_report = n, "a Jetstream frame that is not an event; forwarding it unkeyed for the consumer to file as an error");
             }
         }
         if let Some(t) = frame.cursor {
@@ -391,16 +405,15 @@ impl<O: Output> Reader<'_, O> {
         }
     }
 
-    fn oversized(&self, wire: usize, declared: Option<u64>, limit: usize) {
-        JetstreamStats::add(&self.stats.oversized, 1);
-        let n = JetstreamStats::get(&self.stats.oversized);
-        if n <= 10 || n % 1000 == 0 {
+    fn skip_oversized(&mut self, wire: usize, declared: Option<u64>, limit: usize) {
+        SourceStats::add(&self.common.oversized, 1);
+        if let Some(n) = self.oversized.tick() {
             tracing::warn!(
                 frame_bytes = wire,
                 event_bytes = declared,
                 max = limit,
-                oversized_so_far = n,
-                "skipped a Jetstream event longer than --max-record-bytes"
+                oversized_since_last_report = n,
+                "skipped a Jetstream event longer than the record limit"
             );
         }
     }
@@ -409,7 +422,7 @@ impl<O: Output> Reader<'_, O> {
         use tungstenite::error::CapacityError;
         match e {
             tungstenite::Error::Capacity(CapacityError::MessageTooLong { size, max_size }) => {
-                JetstreamStats::add(&self.stats.oversized, 1);
+                SourceStats::add(&self.common.oversized, 1);
                 network(
                     format!("a message of {size} bytes, over the {max_size}-byte WebSocket limit"),
                     false,

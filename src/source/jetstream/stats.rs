@@ -1,5 +1,7 @@
-//! What the Jetstream source counts, for the stats line, the summary and metrics. Relaxed
-//! atomics: read by people, never used for decisions.
+//! What the Jetstream source counts beyond what every live source does (those are in
+//! [`crate::source::SourceStats`]: reconnects by class, the last HTTP status, oversized
+//! records, whether it is connected), for the summary and metrics. Relaxed atomics: read by
+//! people, never used for decisions.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
@@ -7,16 +9,12 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 pub(crate) struct JetstreamStats {
     /// Connections established (WebSocket upgrade done).
     pub connects: AtomicU64,
-    /// Connection attempts or connections that failed or ended, by back-off class.
-    pub reconnects_network: AtomicU64,
-    pub reconnects_http: AtomicU64,
-    pub reconnects_rate_limited: AtomicU64,
-    /// Of those, because nothing (not even a pong) came for the stall timeout.
+    /// Connections ended because nothing (not even a pong) came for the stall timeout.
     pub stalls: AtomicU64,
-    /// Moves to another instance.
+    /// Moves to another instance, and the one in use now (its index in the list).
     pub fail_overs: AtomicU64,
-    /// The last HTTP status of an upgrade (101 when it worked) and the last close code.
-    pub last_http_status: AtomicU64,
+    pub instance: AtomicU64,
+    /// The last close code the server sent.
     pub last_close_code: AtomicU64,
     /// Events by kind.
     pub commits: AtomicU64,
@@ -28,8 +26,7 @@ pub(crate) struct JetstreamStats {
     /// Bytes received in frames, and after decompression.
     pub wire_bytes: AtomicU64,
     pub event_bytes: AtomicU64,
-    /// Events over `--max-record-bytes` (skipped) and frames that failed to decompress.
-    pub oversized: AtomicU64,
+    /// Frames that failed to decompress.
     pub bad_frames: AtomicU64,
     /// Pings we sent, pongs we got, pings the server sent.
     pub pings_sent: AtomicU64,
@@ -53,25 +50,5 @@ impl JetstreamStats {
 
     pub(crate) fn set(counter: &AtomicU64, v: u64) {
         counter.store(v, Relaxed);
-    }
-
-    /// Events read, all kinds.
-    pub(crate) fn events(&self) -> u64 {
-        [
-            &self.commits,
-            &self.identities,
-            &self.accounts,
-            &self.other_kinds,
-            &self.unparsed,
-        ]
-        .iter()
-        .map(|c| Self::get(c))
-        .sum()
-    }
-
-    pub(crate) fn reconnects(&self) -> u64 {
-        Self::get(&self.reconnects_network)
-            + Self::get(&self.reconnects_http)
-            + Self::get(&self.reconnects_rate_limited)
     }
 }

@@ -24,9 +24,16 @@ use super::subscribe::{Endpoint, Subscription};
 use crate::backoff::BackoffPolicy;
 use crate::error::{Classify, Kind};
 use crate::shutdown::Shutdown;
-use crate::source::{End, Flow, Frame, FrameKind, Output};
+use crate::source::{End, Flow, Frame, FrameKind, Output, SourceStats};
 
 const LIMIT: Duration = Duration::from_secs(20);
+
+/// What the source counts: its own, and what every live source does.
+#[derive(Default)]
+struct Counters {
+    js: JetstreamStats,
+    common: SourceStats,
+}
 
 /// Keeps the first frame of each identity; stops after `want` kept.
 #[derive(Default)]
@@ -95,11 +102,14 @@ fn time_us(event: &[u8]) -> i64 {
 }
 
 /// Runs the source until it stops by itself (or the test's time limit).
-async fn run_until_stopped(cfg: JetstreamConfig, out: &mut Kept, stats: &JetstreamStats) -> End {
-    tokio::time::timeout(LIMIT, run(cfg, out, stats, &Shutdown::new()))
-        .await
-        .expect("the source stops within the limit")
-        .expect("no error")
+async fn run_until_stopped(cfg: JetstreamConfig, out: &mut Kept, stats: &Counters) -> End {
+    tokio::time::timeout(
+        LIMIT,
+        run(cfg, out, &stats.js, &stats.common, &Shutdown::new()),
+    )
+    .await
+    .expect("the source stops within the limit")
+    .expect("no error")
 }
 
 #[tokio::test]
@@ -110,15 +120,15 @@ async fn reads_every_event_compressed_or_not() {
         let mut cfg = config(&[s.url()]);
         cfg.subscription.compress = compress;
         cfg.start = Some((time_us(&events[0]), Some(0)));
-        let stats = JetstreamStats::default();
+        let stats = Counters::default();
         let mut out = Kept::want(152);
         assert_eq!(run_until_stopped(cfg, &mut out, &stats).await, End::Stopped);
         assert_eq!(out.values(), events);
-        assert_eq!(JetstreamStats::get(&stats.connects), 1);
-        assert_eq!(JetstreamStats::get(&stats.commits), 150);
-        assert_eq!(JetstreamStats::get(&stats.identities), 1);
-        let wire = JetstreamStats::get(&stats.wire_bytes);
-        let plain = JetstreamStats::get(&stats.event_bytes);
+        assert_eq!(JetstreamStats::get(&stats.js.connects), 1);
+        assert_eq!(JetstreamStats::get(&stats.js.commits), 150);
+        assert_eq!(JetstreamStats::get(&stats.js.identities), 1);
+        let wire = JetstreamStats::get(&stats.js.wire_bytes);
+        let plain = JetstreamStats::get(&stats.js.event_bytes);
         assert_eq!(plain, events.iter().map(|e| e.len() as u64).sum::<u64>());
         assert_eq!(compress, wire < plain, "{wire} on the wire for {plain}");
         let seen = s.seen();
@@ -151,7 +161,7 @@ async fn reconnects_resume_from_the_last_event_and_lose_nothing() {
     }
     let mut cfg = config(&[s.url()]);
     cfg.start = Some((time_us(&events[0]), Some(0)));
-    let stats = JetstreamStats::default();
+    let stats = Counters::default();
     let mut out = Kept::want(3000);
     assert_eq!(run_until_stopped(cfg, &mut out, &stats).await, End::Stopped);
     assert_eq!(out.values(), events, "every event, once, in order");
@@ -171,36 +181,36 @@ async fn reconnects_resume_from_the_last_event_and_lose_nothing() {
         (last_read(second_end) - 5_000_000).to_string()
     );
     assert_eq!(
-        JetstreamStats::get(&stats.reconnects_http),
+        SourceStats::get(&stats.common.reconnects_http),
         2,
         "the 503 and the 1011"
     );
-    assert_eq!(JetstreamStats::get(&stats.reconnects_network), 1);
-    assert_eq!(JetstreamStats::get(&stats.last_close_code), 1011);
-    assert_eq!(JetstreamStats::get(&stats.connects), 3);
+    assert_eq!(SourceStats::get(&stats.common.reconnects_network), 1);
+    assert_eq!(JetstreamStats::get(&stats.js.last_close_code), 1011);
+    assert_eq!(JetstreamStats::get(&stats.js.connects), 3);
 }
 
 #[tokio::test]
 async fn a_quiet_stream_is_not_a_stall() {
     // Connected at the live tip with nothing to send: only pongs come back.
     let s = Standin::start(Vec::new()).await;
-    let stats = Arc::new(JetstreamStats::default());
+    let stats = Arc::new(Counters::default());
     let shutdown = Shutdown::new();
     let task = {
         let (cfg, stats, shutdown) = (config(&[s.url()]), stats.clone(), shutdown.clone());
         tokio::spawn(async move {
             let mut out = Kept::want(usize::MAX);
-            run(cfg, &mut out, &stats, &shutdown)
+            run(cfg, &mut out, &stats.js, &stats.common, &shutdown)
                 .await
                 .map(|e| (e, out.frames))
         })
     };
     // Three stall timeouts' worth of silence.
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert_eq!(JetstreamStats::get(&stats.stalls), 0);
-    assert_eq!(JetstreamStats::get(&stats.connects), 1);
+    assert_eq!(JetstreamStats::get(&stats.js.stalls), 0);
+    assert_eq!(JetstreamStats::get(&stats.js.connects), 1);
     assert!(
-        JetstreamStats::get(&stats.pongs) >= 10,
+        JetstreamStats::get(&stats.js.pongs) >= 10,
         "pongs keep it alive"
     );
     // Live events still arrive on the same connection.
@@ -222,12 +232,12 @@ async fn a_connection_that_goes_silent_stalls_and_reconnects() {
     s.faults().silent = true;
     let mut cfg = config(&[s.url()]);
     cfg.start = Some((time_us(&events[0]), Some(0)));
-    let stats = Arc::new(JetstreamStats::default());
+    let stats = Arc::new(Counters::default());
     let task = {
         let stats = stats.clone();
         tokio::spawn(async move {
             let mut out = Kept::want(100);
-            let end = run(cfg, &mut out, &stats, &Shutdown::new()).await;
+            let end = run(cfg, &mut out, &stats.js, &stats.common, &Shutdown::new()).await;
             (end.unwrap(), out)
         })
     };
@@ -239,7 +249,7 @@ async fn a_connection_that_goes_silent_stalls_and_reconnects() {
     let (end, out) = tokio::time::timeout(LIMIT, task).await.unwrap().unwrap();
     assert_eq!(end, End::Stopped);
     assert_eq!(out.values(), events);
-    assert!(JetstreamStats::get(&stats.stalls) >= 1);
+    assert!(JetstreamStats::get(&stats.js.stalls) >= 1);
 }
 
 #[tokio::test]
@@ -261,12 +271,12 @@ async fn oversized_events_are_skipped_and_counted_without_reconnecting() {
         cfg.start = Some((time_us(&events[0]), Some(0)));
         // The server's own cap is above our limit: it sends them, we skip them.
         s.faults().ignore_max_message_size = false;
-        let stats = JetstreamStats::default();
+        let stats = Counters::default();
         let mut out = Kept::want(small.len());
         run_until_stopped(cfg, &mut out, &stats).await;
         assert_eq!(out.values(), small);
-        assert_eq!(JetstreamStats::get(&stats.oversized), large as u64);
-        assert_eq!(JetstreamStats::get(&stats.connects), 1);
+        assert_eq!(SourceStats::get(&stats.common.oversized), large as u64);
+        assert_eq!(JetstreamStats::get(&stats.js.connects), 1);
     }
 }
 
@@ -277,11 +287,11 @@ async fn a_bad_frame_reconnects_without_compression_and_loses_nothing() {
     s.faults().bad_frame_at = Some(40);
     let mut cfg = config(&[s.url()]);
     cfg.start = Some((time_us(&events[0]), Some(0)));
-    let stats = JetstreamStats::default();
+    let stats = Counters::default();
     let mut out = Kept::want(152);
     run_until_stopped(cfg, &mut out, &stats).await;
     assert_eq!(out.values(), events);
-    assert_eq!(JetstreamStats::get(&stats.bad_frames), 1);
+    assert_eq!(JetstreamStats::get(&stats.js.bad_frames), 1);
     let seen = s.seen();
     assert_eq!(seen.len(), 2);
     assert_eq!(seen[0].param("compress").as_deref(), Some("true"));
@@ -295,12 +305,15 @@ async fn a_refused_subscription_is_a_configuration_error_once_every_instance_ref
     a.faults().http = vec![(400, "invalid collection: app..x".into())];
     b.faults().http = vec![(400, "invalid collection: app..x".into())];
     let cfg = config(&[a.url(), b.url()]);
-    let stats = JetstreamStats::default();
+    let stats = Counters::default();
     let mut out = Kept::want(1);
-    let err = tokio::time::timeout(LIMIT, run(cfg, &mut out, &stats, &Shutdown::new()))
-        .await
-        .unwrap()
-        .unwrap_err();
+    let err = tokio::time::timeout(
+        LIMIT,
+        run(cfg, &mut out, &stats.js, &stats.common, &Shutdown::new()),
+    )
+    .await
+    .unwrap()
+    .unwrap_err();
     assert!(matches!(err, JetstreamError::Refused { .. }), "{err:?}");
     assert_eq!(err.kind(), Kind::Usage);
     let msg = err.to_string();
@@ -319,16 +332,16 @@ async fn fails_over_to_the_next_instance_with_a_longer_rewind() {
     let up = Standin::start(events.clone()).await;
     let mut cfg = config(&[down.url(), up.url()]);
     cfg.start = Some((time_us(&events[100]), Some(0)));
-    let stats = JetstreamStats::default();
+    let stats = Counters::default();
     let mut out = Kept::want(200);
     run_until_stopped(cfg, &mut out, &stats).await;
     assert_eq!(out.values(), events, "60 s back covers all 200");
-    assert_eq!(JetstreamStats::get(&stats.fail_overs), 1);
+    assert_eq!(JetstreamStats::get(&stats.js.fail_overs), 1);
     assert_eq!(
         up.seen()[0].param("cursor").unwrap(),
         (time_us(&events[100]) - 60_000_000).to_string()
     );
-    assert_eq!(JetstreamStats::get(&stats.last_http_status), 101);
+    assert_eq!(SourceStats::get(&stats.common.last_http_status), 101);
 }
 
 #[tokio::test]
@@ -338,19 +351,19 @@ async fn a_cursor_older_than_the_server_keeps_is_reported_as_a_gap() {
     s.forget_before(100);
     let mut cfg = config(&[s.url()]);
     cfg.start = Some((time_us(&events[10]), Some(0)));
-    let stats = JetstreamStats::default();
+    let stats = Counters::default();
     let mut out = Kept::want(52);
     run_until_stopped(cfg, &mut out, &stats).await;
     assert_eq!(out.values(), events[100..]);
-    assert_eq!(JetstreamStats::get(&stats.gaps), 1);
+    assert_eq!(JetstreamStats::get(&stats.js.gaps), 1);
     // Resuming where the server still has everything: no gap.
     s.forget_before(0);
     let mut cfg = config(&[s.url()]);
     cfg.start = Some((time_us(&events[10]), Some(0)));
-    let stats = JetstreamStats::default();
+    let stats = Counters::default();
     let mut out = Kept::want(100);
     run_until_stopped(cfg, &mut out, &stats).await;
-    assert_eq!(JetstreamStats::get(&stats.gaps), 0);
+    assert_eq!(JetstreamStats::get(&stats.js.gaps), 0);
 }
 
 #[tokio::test]
@@ -381,7 +394,7 @@ async fn filters_reach_the_server_long_ones_in_a_hello() {
         .map(|(e, _)| e.clone())
         .collect();
     assert!(want.len() >= 3);
-    let stats = JetstreamStats::default();
+    let stats = Counters::default();
     let mut out = Kept::want(want.len());
     run_until_stopped(cfg, &mut out, &stats).await;
     assert_eq!(out.values(), want);
@@ -425,7 +438,7 @@ async fn over_tls_with_our_rustls_configuration() {
     let mut cfg = config(std::slice::from_ref(&url));
     cfg.tls = super::connect::with_roots(roots);
     cfg.start = Some((time_us(&events[0]), Some(0)));
-    let stats = JetstreamStats::default();
+    let stats = Counters::default();
     let mut out = Kept::want(152);
     run_until_stopped(cfg, &mut out, &stats).await;
     assert_eq!(out.values(), events);
@@ -433,7 +446,7 @@ async fn over_tls_with_our_rustls_configuration() {
     // The system's roots do not trust this CA: a TLS failure, retried (never plain text).
     let mut cfg = config(std::slice::from_ref(&url));
     cfg.tls = super::connect::with_roots(rustls::RootCertStore::empty());
-    let stats = JetstreamStats::default();
+    let stats = Counters::default();
     let mut out = Kept::want(1);
     let shutdown = Shutdown::new();
     let stop = shutdown.clone();
@@ -441,10 +454,12 @@ async fn over_tls_with_our_rustls_configuration() {
         tokio::time::sleep(Duration::from_millis(500)).await;
         stop.trigger();
     });
-    let end = run(cfg, &mut out, &stats, &shutdown).await.unwrap();
+    let end = run(cfg, &mut out, &stats.js, &stats.common, &shutdown)
+        .await
+        .unwrap();
     assert_eq!(end, End::Shutdown);
-    assert!(JetstreamStats::get(&stats.reconnects_network) >= 2);
-    assert_eq!(JetstreamStats::get(&stats.connects), 0);
+    assert!(SourceStats::get(&stats.common.reconnects_network) >= 2);
+    assert_eq!(JetstreamStats::get(&stats.js.connects), 0);
     assert_eq!(
         out.frames
             .iter()
