@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{Api, ProduceArgs};
+use super::ProduceArgs;
 use crate::backoff::BackoffPolicy;
 use crate::error::{Error, Result};
 use crate::produce::{JetstreamSource, Source, Start};
@@ -28,7 +28,6 @@ pub(crate) fn source(args: &ProduceArgs) -> Result<Source> {
         ("--from-file", args.from_file.is_some()),
         ("--max-posts-per-day", args.max_posts_per_day.is_some()),
         ("--max-posts-per-month", args.max_posts_per_month.is_some()),
-        ("--api 1.1", args.api == Api::V1_1),
     ] {
         if set {
             return Err(Error::usage(format!(

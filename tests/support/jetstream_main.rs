@@ -6,7 +6,7 @@
 //! the client asks for `compress=true`. Cursor replay works as in the tests. Runs until killed.
 //!
 //! ```text
-//! jetstream-standin --events N [--port 0] [--rate R] [--first-time-us T] [--step-us S]
+//! jetstream-standin --events N [--port 0] [--rate R] [--first-time-us T (default: an hour ago)] [--step-us S]
 //! ```
 //!
 //! Stdout line 1 is `LISTENING 127.0.0.1:PORT`; line 2 is how fast this machine's stand-in
@@ -37,7 +37,12 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         port: 0,
         events: 0,
         rate: 0,
-        first_time_us: 1_783_175_888_000_000,
+        // An hour ago: recent enough for any cursor check, and 16 digits like every real one.
+        first_time_us: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_micros() as i64
+            - 3_600_000_000,
         step_us: 10,
     };
     while let Some(arg) = args.next() {
