@@ -210,6 +210,10 @@ pub(crate) struct Summary {
     pub(crate) duplicates_dropped: u64,
     pub(crate) backfills: u64,
     pub(crate) reconnects: u64,
+    /// Reconnects that left a gap no replay covered (reported with start and end), and the
+    /// seconds they add up to.
+    pub(crate) gaps: u64,
+    pub(crate) gap_seconds: u64,
     pub(crate) produce_requests: u64,
     pub(crate) produce_retries: u64,
     pub(crate) seconds: f64,
@@ -245,9 +249,6 @@ pub(crate) struct JetstreamSummary {
     pub(crate) fail_overs: u64,
     pub(crate) pings_sent: u64,
     pub(crate) pongs: u64,
-    /// Gaps reported (certain or possible), and their total length.
-    pub(crate) gaps: u64,
-    pub(crate) gap_seconds: u64,
     /// The cursor kept for the next run (`time_us`), and the last event's.
     pub(crate) cursor_us: Option<i64>,
     pub(crate) last_time_us: i64,
@@ -279,6 +280,8 @@ impl Summary {
             duplicates_dropped: s(&stats.duplicates),
             backfills: s(&source.backfills),
             reconnects: s(&source.reconnects),
+            gaps: s(&source.gaps),
+            gap_seconds: s(&source.gap_seconds),
             produce_requests: s(&stats.produce_requests),
             produce_retries: s(&stats.produce_retries),
             seconds: (secs * 100.0).round() / 100.0,
@@ -308,8 +311,6 @@ impl Summary {
             fail_overs: s(&j.fail_overs),
             pings_sent: s(&j.pings_sent),
             pongs: s(&j.pongs),
-            gaps: s(&j.gaps),
-            gap_seconds: s(&j.gap_seconds),
             cursor_us,
             last_time_us: j.last_time_us.load(Relaxed),
         });
@@ -355,6 +356,8 @@ impl Summary {
             duplicates_dropped = self.duplicates_dropped,
             backfills = self.backfills,
             reconnects = self.reconnects,
+            gaps = self.gaps,
+            gap_seconds = self.gap_seconds,
             produce_requests = self.produce_requests,
             produce_retries = self.produce_retries,
             seconds = self.seconds,
@@ -376,8 +379,6 @@ impl Summary {
                 bad_frames = j.bad_frames,
                 stalls = j.stalls,
                 fail_overs = j.fail_overs,
-                gaps = j.gaps,
-                gap_seconds = j.gap_seconds,
                 cursor_us = j.cursor_us,
                 "jetstream summary"
             );

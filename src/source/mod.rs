@@ -114,6 +114,9 @@ pub(crate) struct SourceStats {
     pub(crate) last_http_status: AtomicU64,
     /// 1 while a connection is open and healthy.
     pub(crate) connected: AtomicU64,
+    /// Reconnects that left a gap no replay covered, and the seconds they add up to.
+    pub(crate) gaps: AtomicU64,
+    pub(crate) gap_seconds: AtomicU64,
 }
 
 impl SourceStats {

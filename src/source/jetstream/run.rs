@@ -396,7 +396,7 @@ impl<O: Output> Reader<'_, O> {
             stats.last_time_us.store(t, Relaxed);
             let now = chrono::Utc::now().timestamp_micros();
             if let Some(gap) = self.resume.observe(t, instance, now) {
-                report_gap(&gap, stats);
+                report_gap(&gap, self.common);
             }
         }
         match self.out.offer(frame) {
@@ -441,9 +441,9 @@ fn network(why: String, fail_over: bool) -> Ended {
     })
 }
 
-fn report_gap(gap: &Gap, stats: &JetstreamStats) {
-    JetstreamStats::add(&stats.gaps, 1);
-    JetstreamStats::add(&stats.gap_seconds, gap.length().as_secs());
+fn report_gap(gap: &Gap, stats: &SourceStats) {
+    SourceStats::add(&stats.gaps, 1);
+    SourceStats::add(&stats.gap_seconds, gap.length().as_secs());
     let at = |us: i64| {
         chrono::DateTime::from_timestamp_micros(us)
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))

@@ -1,6 +1,6 @@
 //! What the Jetstream source counts beyond what every live source does (those are in
 //! [`crate::source::SourceStats`]: reconnects by class, the last HTTP status, oversized
-//! records, whether it is connected), for the summary and metrics. Relaxed atomics: read by
+//! records, whether it is connected, gaps), for the summary and metrics. Relaxed atomics: read by
 //! people, never used for decisions.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
@@ -32,9 +32,6 @@ pub(crate) struct JetstreamStats {
     pub pings_sent: AtomicU64,
     pub pongs: AtomicU64,
     pub pings_received: AtomicU64,
-    /// Gaps reported (certain or possible) and their total length in seconds.
-    pub gaps: AtomicU64,
-    pub gap_seconds: AtomicU64,
     /// `time_us` of the last event read (0: none yet).
     pub last_time_us: AtomicI64,
 }

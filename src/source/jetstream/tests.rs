@@ -355,7 +355,7 @@ async fn a_cursor_older_than_the_server_keeps_is_reported_as_a_gap() {
     let mut out = Kept::want(52);
     run_until_stopped(cfg, &mut out, &stats).await;
     assert_eq!(out.values(), events[100..]);
-    assert_eq!(JetstreamStats::get(&stats.js.gaps), 1);
+    assert_eq!(SourceStats::get(&stats.common.gaps), 1);
     // Resuming where the server still has everything: no gap.
     s.forget_before(0);
     let mut cfg = config(&[s.url()]);
@@ -363,7 +363,7 @@ async fn a_cursor_older_than_the_server_keeps_is_reported_as_a_gap() {
     let stats = Counters::default();
     let mut out = Kept::want(100);
     run_until_stopped(cfg, &mut out, &stats).await;
-    assert_eq!(JetstreamStats::get(&stats.js.gaps), 0);
+    assert_eq!(SourceStats::get(&stats.common.gaps), 0);
 }
 
 #[tokio::test]
