@@ -457,19 +457,16 @@ pub struct ProduceArgs {
     pub no_backfill: bool,
 
     /// v2 and Jetstream: how long a produced record's identity is remembered to drop the copies
-    /// a reconnect repeats. Must exceed the 5 minutes a v2 backfill reaches back.
-    #[arg(long, default_value = "10m", value_parser = parse_duration, value_name = "DURATION", help_heading = "API v2")]
-    pub dedup_window: Duration,
+    /// a reconnect repeats. Default: 10m on v2 (it must exceed the 5 minutes a backfill reaches
+    /// back), 3m on Jetstream (it must exceed --jetstream-failover-rewind).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION", help_heading = "API v2")]
+    pub dedup_window: Option<Duration>,
 
     /// v2 and Jetstream: at most this many identities are remembered (oldest forgotten first;
-    /// ~50 bytes each).
-    #[arg(
-        long,
-        default_value_t = 1_000_000,
-        value_name = "IDS",
-        help_heading = "API v2"
-    )]
-    pub dedup_capacity: usize,
+    /// ~50 bytes each). Default: 1,000,000 on v2; 500,000 on Jetstream (the window's worth at
+    /// Jetstream's per-subscriber rate, ten times the whole network's).
+    #[arg(long, value_name = "IDS", help_heading = "API v2")]
+    pub dedup_capacity: Option<usize>,
 
     /// Spend guard: stop cleanly once this many posts were read in the current UTC day (X bills
     /// the v2 stream per post read). Counted across restarts in the state file (in --spill-dir).

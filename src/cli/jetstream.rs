@@ -94,6 +94,19 @@ pub(crate) fn source(args: &ProduceArgs) -> Result<Source> {
     })))
 }
 
+/// How long and how many identities the dedupe remembers: longer than the furthest rewind, so
+/// that every event a resume repeats is still known.
+pub(crate) fn dedup(args: &ProduceArgs) -> Result<(Duration, usize)> {
+    let window = args.dedup_window.unwrap_or(Duration::from_secs(180));
+    let capacity = args.dedup_capacity.unwrap_or(500_000);
+    super::produce::check(
+        window > args.jetstream_failover_rewind,
+        "--dedup-window must be longer than --jetstream-failover-rewind, or a resume on another instance repeats events",
+    )?;
+    super::produce::check(capacity >= 1, "--dedup-capacity must be at least 1")?;
+    Ok((window, capacity))
+}
+
 /// `--jetstream-start`: `kept`, `live`, or a `time_us`.
 fn start(arg: &str) -> Result<Start> {
     match arg.trim() {

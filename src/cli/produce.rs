@@ -62,8 +62,14 @@ pub(crate) fn config(args: &ProduceArgs) -> Result<produce::Config> {
     // Backfill repeats tweets of the live v2 stream: remember what was produced to drop them.
     // A Jetstream resume repeats events: the same dedupe drops them, by their identity.
     let jetstream = args.source == SourceArg::Jetstream;
-    let dedup = (jetstream || (args.api == Api::V2 && args.from_file.is_none()))
-        .then_some((args.dedup_window, args.dedup_capacity));
+    let dedup = if jetstream {
+        Some(super::jetstream::dedup(args)?)
+    } else {
+        (args.api == Api::V2 && args.from_file.is_none()).then_some((
+            args.dedup_window.unwrap_or(Duration::from_secs(600)),
+            args.dedup_capacity.unwrap_or(1_000_000),
+        ))
+    };
     let budget = budget(args)?;
     Ok(produce::Config {
         topic: TopicSpec {
@@ -132,11 +138,11 @@ fn source(args: &ProduceArgs) -> Result<Source> {
     let v2 = args.api == Api::V2;
     if v2 {
         check(
-            args.dedup_window > stream::MAX_BACKFILL,
+            args.dedup_window.is_none_or(|w| w > stream::MAX_BACKFILL),
             "--dedup-window must be longer than 5m, the most a backfill repeats",
         )?;
         check(
-            args.dedup_capacity >= 1,
+            args.dedup_capacity != Some(0),
             "--dedup-capacity must be at least 1",
         )?;
         for (flag, set) in [

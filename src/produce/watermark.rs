@@ -32,6 +32,11 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
+/// At most this many keys are kept for a restart: the window's worth at ten times the whole
+/// network's rate. Past it (a replay catching up at full speed) the oldest go, and a restart
+/// then lets their repeats through; the state file stays a few MB at most.
+pub(crate) const MAX_RECENT: usize = 100_000;
+
 /// One tracked event; give it back to [`Watermark::done`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct Token(u64);
@@ -98,6 +103,9 @@ impl Watermark {
             self.base += 1;
             if let Some(key) = s.key {
                 self.passed.push_back((s.time_us, key));
+                if self.passed.len() > MAX_RECENT {
+                    self.passed.pop_front();
+                }
             }
         }
         if let Some(cursor) = self.cursor() {
@@ -115,17 +123,23 @@ impl Watermark {
     }
 
     /// The dedupe keys of the safe events a restart at [`Watermark::cursor`] would be sent
-    /// again: those within the window before it, and the safe ones after it.
+    /// again: those within the window before it, and the safe ones after it; the newest
+    /// [`MAX_RECENT`] of them.
     pub(crate) fn recent(&self) -> Vec<u64> {
         let oldest = self
             .cursor()
             .map_or(i64::MIN, |c| c.saturating_sub(self.window_us));
-        self.passed
+        let mut keys: Vec<u64> = self
+            .passed
             .iter()
             .filter(|&&(t, _)| t >= oldest)
             .map(|&(_, k)| k)
             .chain(self.slots.iter().filter(|s| s.done).filter_map(|s| s.key))
-            .collect()
+            .collect();
+        if keys.len() > MAX_RECENT {
+            keys.drain(..keys.len() - MAX_RECENT);
+        }
+        keys
     }
 
     /// Events tracked and not yet safe.
@@ -260,6 +274,19 @@ mod tests {
         let n = w.track(1_030_000_000, None);
         w.done(n);
         assert_eq!(w.recent().len(), 7);
+    }
+
+    #[test]
+    fn the_kept_keys_are_bounded_newest_kept() {
+        let mut w = Watermark::new(i64::MAX / 2);
+        let n = MAX_RECENT as u64 + 10;
+        for i in 0..n {
+            let t = w.track(1_000_000 + i as i64, Some(i));
+            w.done(t);
+        }
+        let recent = w.recent();
+        assert_eq!(recent.len(), MAX_RECENT);
+        assert_eq!((recent[0], *recent.last().unwrap()), (10, n - 1));
     }
 
     #[test]
