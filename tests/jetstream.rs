@@ -246,6 +246,69 @@ async fn a_restart_resumes_where_the_last_run_left_off_and_repeats_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_producer_killed_mid_stream_loses_nothing_and_repeats_at_most_its_last_second() {
+    let (sent, first) = recent_events(6000);
+    let server = Standin::start(sent.clone()).await;
+    server.set_rate(3000);
+    let topic = topic("jetstream-kill");
+    let spill = tempfile::tempdir().unwrap();
+    let start = first.to_string();
+    let mut killed = produce(
+        &server,
+        &topic,
+        spill.path(),
+        &["--jetstream-start", &start],
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    killed.start_kill().unwrap(); // SIGKILL: no clean stop, the state is up to a second old
+    killed.wait().await.unwrap();
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(spill.path().join("state.json")).unwrap()).unwrap();
+    assert!(state["jetstream"]["cursor_us"].as_i64().unwrap() > first);
+
+    let resumed = produce(&server, &topic, spill.path(), &[])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + LIMIT;
+    let reads = loop {
+        let reads = read_topic(&topic, sent.len(), Duration::from_secs(5)).await;
+        let dids: BTreeSet<String> = reads
+            .iter()
+            .map(|r| json(&r.value)["did"].as_str().unwrap().to_string())
+            .collect();
+        if dids.len() == sent.len() || std::time::Instant::now() > deadline {
+            break reads;
+        }
+    };
+    let pid = resumed.id().unwrap() as i32;
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let out = resumed.wait_with_output().await.unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut count: BTreeMap<String, usize> = BTreeMap::new();
+    for r in &reads {
+        *count
+            .entry(json(&r.value)["did"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    assert_eq!(count.len(), sent.len(), "every event is in the topic");
+    let repeated = reads.len() - sent.len();
+    // At 3,000 events/s, the last second before the kill (the state's age) and what was in
+    // flight: never the whole first run again.
+    assert!(repeated <= 4500, "{repeated} events twice");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn configuration_errors_name_the_flag() {
     let server = Standin::start(Vec::new()).await;
     let spill = tempfile::tempdir().unwrap();

@@ -269,6 +269,11 @@ pub(crate) async fn run(cfg: Config) -> Result<()> {
     };
     let limit_reached = intake.limit_reached();
     let budget_reached = spent.or(intake.budget_reached());
+    // From here the state is written once, after the drain, and only if nothing failed: an
+    // aborted drain drops records it did not deliver, which must not move the kept cursor.
+    if let Some(w) = writing {
+        w.abort();
+    }
     // Closing the channel (all senders gone) tells the batcher to flush everything and
     // finish; the drainer holds a sender too, and is stopped in `finish`.
     drop(intake);
@@ -287,11 +292,13 @@ pub(crate) async fn run(cfg: Config) -> Result<()> {
     }
     let kafka_result = finish(running, &cfg, &stats, &spill, &shutdown).await;
     // Every record is acknowledged, spilled or given up by now: the last state is final.
-    if let Some(w) = writing {
-        w.abort();
-    }
+    let delivered_all = kafka_result.is_ok() && Stats::get(&stats.failed) == 0;
     let kept_result = match &keeper {
-        Some(k) => k.save().await.map_err(Error::from),
+        Some(k) if delivered_all => k.save().await.map_err(Error::from),
+        Some(_) => {
+            tracing::warn!("not every record was delivered: the state file keeps the last position written before, and the next run reads from there");
+            Ok(())
+        }
         None => Ok(()),
     };
     let mut summary = Summary::new(&stats, &source_stats, started.elapsed());

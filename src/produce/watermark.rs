@@ -25,11 +25,14 @@
 //! "Safe" is the caller's decision. A [`Mark`] attached to the record marks its event done
 //! when the record is dropped, whichever way it leaves the pipeline: acknowledged by Kafka,
 //! written to the disk spill (the next run drains the spill, so Jetstream need not send those
-//! again), or dropped and counted (lost either way; holding the cursor back for it would
-//! replay ever more on every restart). Memory: a few words per event in flight, and per event
-//! of the recent window.
+//! again), or dropped and counted at the spill's bound (lost either way; holding the cursor
+//! back for it would replay ever more on every restart). A record Kafka did not take, with no
+//! spill to keep it, is [`Mark::hold`]: its event is never done, so the kept cursor stays
+//! before it and the next run reads it again. Memory: a few words per event in flight, and per
+//! event of the recent window.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 /// At most this many keys are kept for a restart: the window's worth at ten times the whole
@@ -164,6 +167,7 @@ impl Shared {
         Arc::new(Mark {
             watermark: self.clone(),
             token,
+            held: AtomicBool::new(false),
         })
     }
 
@@ -184,16 +188,26 @@ impl Shared {
     }
 }
 
-/// Marks its event safe when dropped (see the module doc).
+/// Marks its event safe when dropped, unless held (see the module doc).
 #[derive(Debug)]
 pub(crate) struct Mark {
     watermark: Shared,
     token: Token,
+    held: AtomicBool,
+}
+
+impl Mark {
+    /// The event is not safe and will not be: the kept cursor stays before it for this run.
+    pub(crate) fn hold(&self) {
+        self.held.store(true, Relaxed);
+    }
 }
 
 impl Drop for Mark {
     fn drop(&mut self) {
-        self.watermark.lock().done(self.token);
+        if !self.held.load(Relaxed) {
+            self.watermark.lock().done(self.token);
+        }
     }
 }
 
@@ -305,6 +319,15 @@ mod tests {
         keys.sort_unstable();
         assert_eq!((cursor, keys), (Some(200), vec![1, 2]));
         assert_eq!(shared.pending(), 0);
+        // A record Kafka did not take (and no spill kept): its event holds the cursor.
+        let c = shared.mark(300, Some(3));
+        let d = shared.mark(400, Some(4));
+        c.hold();
+        drop(c);
+        drop(d);
+        let (cursor, mut keys) = shared.snapshot();
+        keys.sort_unstable();
+        assert_eq!((cursor, keys), (Some(300), vec![1, 2, 4]));
     }
 
     /// Random acknowledgement orders: the cursor is always the time of the first unsafe event
