@@ -246,61 +246,19 @@ pub(crate) async fn run(cfg: Config) -> Result<()> {
         batcher: cfg.batcher.clone(),
     };
     let running = start(kafka, rx, &tx, reporter, &stats, &spill, &shutdown).await?;
-    let mut dedup = cfg
-        .dedup
-        .map(|(window, capacity)| Dedup::new(window, capacity));
-    if let (true, Some(d)) = (cfg.source.resumes_kept(), dedup.as_mut()) {
-        Keeper::seed(&kept, d);
-    }
-    let mut intake = Intake::new(tx, stats.clone(), cfg.max_records, spill.clone(), dedup);
-    if let Some(k) = &keeper {
-        intake = k.attach(intake);
-    }
-    let writing = keeper.as_ref().map(|k| k.spawn(Duration::from_secs(1)));
-    let spent = keeper.as_ref().and_then(|k| k.check_budget().err());
-    let ended = match spent {
-        Some(_) => Ok(End::Stopped),
-        None => {
-            let reading = cfg
-                .source
-                .run(&mut intake, &source_stats, &jstats, &kept, &shutdown);
-            reading.await
-        }
+    let reading = Reading {
+        stats: &stats,
+        source_stats: &source_stats,
+        jstats: &jstats,
+        spill: &spill,
+        keeper: keeper.as_ref(),
+        kept: &kept,
+        shutdown: &shutdown,
     };
-    let limit_reached = intake.limit_reached();
-    let budget_reached = spent.or(intake.budget_reached());
-    // From here the state is written once, after the drain, and only if nothing failed: an
-    // aborted drain drops records it did not deliver, which must not move the kept cursor.
-    if let Some(w) = writing {
-        w.abort();
-    }
-    // Closing the channel (all senders gone) tells the batcher to flush everything and
-    // finish; the drainer holds a sender too, and is stopped in `finish`.
-    drop(intake);
-    match &ended {
-        Ok(End::Stopped) if budget_reached.is_some() => {
-            log_budget_stop(budget_reached, &cfg, keeper.as_ref(), spent.is_some())
-        }
-        Ok(End::Stopped) if limit_reached => {
-            tracing::info!("record limit reached; waiting for acknowledgements")
-        }
-        Ok(End::Exhausted) => tracing::info!("end of input; waiting for acknowledgements"),
-        Ok(End::Shutdown | End::Stopped) => {
-            tracing::info!(timeout = ?cfg.shutdown_timeout, "stopping; waiting for acknowledgements")
-        }
-        Err(_) => tracing::info!("source failed; delivering what was accepted before exiting"),
-    }
+    let (ended, budget_reached) = reading.read(&cfg, tx).await;
     let kafka_result = finish(running, &cfg, &stats, &spill, &shutdown).await;
-    // Every record is acknowledged, spilled or given up by now: the last state is final.
     let delivered_all = kafka_result.is_ok() && Stats::get(&stats.failed) == 0;
-    let kept_result = match &keeper {
-        Some(k) if delivered_all => k.save().await.map_err(Error::from),
-        Some(_) => {
-            tracing::warn!("not every record was delivered: the state file keeps the last position written before, and the next run reads from there");
-            Ok(())
-        }
-        None => Ok(()),
-    };
+    let kept_result = save_final(keeper.as_ref(), delivered_all).await;
     let mut summary = Summary::new(&stats, &source_stats, started.elapsed());
     if matches!(cfg.source, Source::Jetstream(_)) {
         summary = summary.with_jetstream(&jstats, keeper.as_ref().and_then(Keeper::cursor));
@@ -322,6 +280,69 @@ pub(crate) async fn run(cfg: Config) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// What reading the source needs besides the configuration.
+struct Reading<'a> {
+    stats: &'a Arc<Stats>,
+    source_stats: &'a SourceStats,
+    jstats: &'a JetstreamStats,
+    spill: &'a Option<Arc<Spill>>,
+    keeper: Option<&'a Keeper>,
+    kept: &'a State,
+    shutdown: &'a Shutdown,
+}
+
+impl Reading<'_> {
+    /// Reads the source into the channel until it ends; the spend limit that stopped it, if
+    /// one did. Dropping the intake at the end closes the channel (with the drainer's sender,
+    /// stopped in `finish`), which tells the batcher to flush everything and finish.
+    async fn read(self, cfg: &Config, tx: channel::Sender) -> (Result<End>, Option<Limit>) {
+        let mut dedup = cfg
+            .dedup
+            .map(|(window, capacity)| Dedup::new(window, capacity));
+        if let (true, Some(d)) = (cfg.source.resumes_kept(), dedup.as_mut()) {
+            Keeper::seed(self.kept, d);
+        }
+        let spill = self.spill.clone();
+        let mut intake = Intake::new(tx, self.stats.clone(), cfg.max_records, spill, dedup);
+        if let Some(k) = self.keeper {
+            intake = k.attach(intake);
+        }
+        let writing = self.keeper.map(|k| k.spawn(Duration::from_secs(1)));
+        // The spend guard's limit may be reached already: then nothing is read.
+        let spent = self.keeper.and_then(|k| k.check_budget().err());
+        let ended = match spent {
+            Some(_) => Ok(End::Stopped),
+            None => {
+                let (src, s) = (&cfg.source, self.source_stats);
+                src.run(&mut intake, s, self.jstats, self.kept, self.shutdown)
+                    .await
+            }
+        };
+        let budget_reached = spent.or(intake.budget_reached());
+        // From here the state is written once, after the drain, and only if nothing failed:
+        // an aborted drain drops records it did not deliver, which must not move the cursor.
+        if let Some(w) = writing {
+            w.abort();
+        }
+        match &ended {
+            Ok(End::Stopped) if budget_reached.is_some() => {
+                log_budget_stop(budget_reached, cfg, self.keeper, spent.is_some())
+            }
+            Ok(End::Stopped) if intake.limit_reached() => {
+                tracing::info!("record limit reached; waiting for acknowledgements")
+            }
+            Ok(End::Exhausted) => tracing::info!("end of input; waiting for acknowledgements"),
+            Ok(End::Shutdown | End::Stopped) => {
+                tracing::info!(timeout = ?cfg.shutdown_timeout, "stopping; waiting for acknowledgements")
+            }
+            Err(_) => {
+                tracing::info!("source failed; delivering what was accepted before exiting")
+            }
+        }
+        (ended, budget_reached)
+    }
 }
 
 /// Opens the state file when the run keeps something in it (Jetstream's cursor, the spend
@@ -350,6 +371,21 @@ async fn open_keeper(
     let file = StateFile::in_dir(&cfg.state_dir);
     let (keeper, state) = Keeper::open(file, cursor, cfg.budget).await?;
     Ok((Some(keeper), state))
+}
+
+/// The state after the drain: every record is acknowledged, spilled or given up by now, so
+/// this is final, unless something was not delivered: then the last state written while
+/// running stays, and the next run reads from there (a kept cursor never passes a record that
+/// was not delivered).
+async fn save_final(keeper: Option<&Keeper>, delivered_all: bool) -> Result<()> {
+    match keeper {
+        Some(k) if delivered_all => k.save().await.map_err(Error::from),
+        Some(_) => {
+            tracing::warn!("not every record was delivered: the state file keeps the last position written before, and the next run reads from there");
+            Ok(())
+        }
+        None => Ok(()),
+    }
 }
 
 /// The spend guard stopped the stream (or kept it from starting): which limit, and the count.
