@@ -1,7 +1,8 @@
 //! tweetpipe: read a live social stream at its own pace into Kafka (`produce`), and read Kafka
 //! at ours (`consume`). The modules follow the data path:
 //!
-//! - [`source`]: where records come from (the Twitter stream, file replay), framed;
+//! - [`source`]: where records come from (the Twitter stream, Bluesky's Jetstream, file
+//!   replay), framed;
 //! - [`produce`]: intake, the bounded channel, the disk spill, the batching producer;
 //! - [`kafka`]: rskafka with time limits, and our own connection for groups and admin;
 //! - [`consume`]: fetching per partition, the write/commit loop, the stats;

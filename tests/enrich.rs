@@ -339,6 +339,13 @@ fn check_against_value(t: &EnrichedTweet, v: &Value) {
     assert_eq!(t.mentions, list("user_mentions", "screen_name"));
     assert_eq!(t.urls, list("urls", "expanded_url"));
     assert_eq!(t.is_quote, src["is_quote_status"].as_bool().unwrap());
+    // Reply and quote references, of the tweet whose text this is.
+    assert_eq!(
+        t.in_reply_to_id.as_deref(),
+        src["in_reply_to_status_id_str"].as_str()
+    );
+    assert_eq!(t.quoted_id.as_deref(), src["quoted_status_id_str"].as_str());
+    assert_eq!(t.source, "twitter");
 
     let lang = s(&src["lang"]);
     if lang == "und" {
@@ -391,7 +398,15 @@ fn v2_retweet_with_includes() {
     );
     // The original quotes another tweet.
     assert!(t.is_quote);
+    assert_eq!(t.quoted_id.as_deref(), Some("1578000000000000000"));
+    assert_eq!(t.in_reply_to_id, None);
     assert_eq!((t.lang.as_str(), t.lang_source), ("en", "twitter"));
+    // A reply: the "replied_to" reference.
+    let mut v: Value = serde_json::from_str(V2_RETWEET).unwrap();
+    v["data"]["referenced_tweets"] = json!([{"type": "replied_to", "id": "1579000000000000001"}]);
+    let t = tweet(&v.to_string());
+    assert_eq!(t.in_reply_to_id.as_deref(), Some("1579000000000000001"));
+    assert_eq!((t.is_quote, t.quoted_id.as_deref()), (false, None));
 }
 
 #[test]
@@ -591,7 +606,10 @@ fn serialized_shape() {
         "is_retweet",
         "retweeted_id",
         "is_quote",
+        "in_reply_to_id",
+        "quoted_id",
         "source_format",
+        "source",
     ];
     let mut got = keys.clone();
     got.sort_unstable();
@@ -602,6 +620,7 @@ fn serialized_shape() {
         json!({"id": "1780101877", "screen_name": "MeganWright"})
     );
     assert_eq!(v["retweeted_id"], json!("1299733099213496913"));
+    assert_eq!(v["source"], json!("twitter"));
     let s = &v["sentiment"];
     for k in ["neg", "neu", "pos", "compound"] {
         assert!(s[k].is_f64(), "sentiment.{k} in {s}");

@@ -216,6 +216,7 @@ async fn v2_operational_disconnect_reconnects_with_backfill_and_each_tweet_is_on
     );
     assert!(run.stderr.contains("stream_errors=1"), "{}", run.stderr);
     assert!(run.stderr.contains("backfills=1"), "{}", run.stderr);
+    assert_eq!(run.summary("gaps"), 0, "backfill covered the reconnect");
     assert_each_once(&read_topic(&topic, sent.len(), LIMIT).await, &sent, 2);
 }
 
@@ -262,6 +263,10 @@ async fn v2_backfill_refusal_is_reported_once_and_not_asked_again() {
         "{}",
         run.stderr
     );
+    // Both reconnects went without backfill: each left a gap, reported with its start and end.
+    assert_eq!(run.summary("gaps"), 2, "{}", run.stderr);
+    assert_eq!(run.stderr.matches("gap: tweets posted between").count(), 2);
+    assert!(run.stderr.contains("gap_start="), "{}", run.stderr);
     assert_each_once(&read_topic(&topic, sent.len(), LIMIT).await, &sent, 2);
 }
 

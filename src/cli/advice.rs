@@ -4,8 +4,9 @@
 
 use crate::error::Error;
 use crate::kafka::connection::RequestError;
-use crate::produce::spill;
+use crate::produce::{spill, state};
 use crate::source;
+use crate::source::jetstream::error::JetstreamError;
 
 /// A line of advice for `e`, if there is one.
 pub fn advice(e: &Error) -> Option<String> {
@@ -22,6 +23,17 @@ pub fn advice(e: &Error) -> Option<String> {
         return Some(
             "choose another --metrics-addr (TWEETPIPE_METRICS_ADDR), or stop what listens there"
                 .to_string(),
+        );
+    }
+    if let Some(JetstreamError::Refused { .. }) = e.find::<JetstreamError>() {
+        return Some(
+            "check --collections, --dids and --jetstream-url (the server's reason is above)"
+                .to_string(),
+        );
+    }
+    if let Some(state::StateError::Write { .. }) = e.find::<state::StateError>() {
+        return Some(
+            "give --spill-dir a writable directory (the state file is kept there)".to_string(),
         );
     }
     if let Some(source::Error::Status { status, v2, .. }) = e.find::<source::Error>() {

@@ -268,6 +268,16 @@ pub struct RulesArgs {
 pub const V1_STREAM_URL: &str = "https://stream.twitter.com/1.1/statuses/filter.json";
 pub const V2_STREAM_URL: &str = "https://api.twitter.com/2/tweets/search/stream";
 
+/// Which live network `produce` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SourceArg {
+    /// X's streaming API (see --api).
+    Twitter,
+    /// Bluesky's Jetstream: the whole network's posts (or chosen collections and accounts),
+    /// free and without credentials.
+    Jetstream,
+}
+
 /// Which streaming API `produce` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Api {
@@ -380,6 +390,11 @@ pub struct ProduceArgs {
     #[command(flatten)]
     pub kafka: KafkaArgs,
 
+    /// The network to read: `twitter` (see --api) or `jetstream` (Bluesky, see the Jetstream
+    /// options).
+    #[arg(long, value_enum, default_value_t = SourceArg::Twitter, env = "TWEETPIPE_SOURCE", help_heading = "Source")]
+    pub source: SourceArg,
+
     /// Streaming API: `v2` (the filtered stream, X's current API) or `1.1` (statuses/filter,
     /// retired by X in 2023; for compatible endpoints and archives that still speak it).
     #[arg(long, value_enum, default_value_t = Api::V2, env = "TWEETPIPE_API", help_heading = "Source")]
@@ -441,19 +456,74 @@ pub struct ProduceArgs {
     #[arg(long, help_heading = "API v2")]
     pub no_backfill: bool,
 
-    /// v2: how long a produced tweet's id is remembered to drop the copies backfill repeats.
-    /// Must exceed the 5 minutes backfill reaches back.
-    #[arg(long, default_value = "10m", value_parser = parse_duration, value_name = "DURATION", help_heading = "API v2")]
-    pub dedup_window: Duration,
+    /// v2 and Jetstream: how long a produced record's identity is remembered to drop the copies
+    /// a reconnect repeats. Default: 10m on v2 (it must exceed the 5 minutes a backfill reaches
+    /// back), 3m on Jetstream (it must exceed --jetstream-failover-rewind).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION", help_heading = "API v2")]
+    pub dedup_window: Option<Duration>,
 
-    /// v2: at most this many ids are remembered (oldest forgotten first; ~50 bytes each).
+    /// v2 and Jetstream: at most this many identities are remembered (oldest forgotten first;
+    /// ~50 bytes each). Default: 1,000,000 on v2; 500,000 on Jetstream (the window's worth at
+    /// Jetstream's per-subscriber rate, ten times the whole network's).
+    #[arg(long, value_name = "IDS", help_heading = "API v2")]
+    pub dedup_capacity: Option<usize>,
+
+    /// Spend guard: stop cleanly once this many posts were read in the current UTC day (X bills
+    /// the v2 stream per post read). Counted across restarts in the state file (in --spill-dir).
+    #[arg(long, value_name = "N", help_heading = "Spend guard")]
+    pub max_posts_per_day: Option<u64>,
+
+    /// Spend guard: the same for the current UTC month.
+    #[arg(long, value_name = "N", help_heading = "Spend guard")]
+    pub max_posts_per_month: Option<u64>,
+
+    /// Jetstream instance(s) to read, in fail-over order (repeat the flag or separate with
+    /// commas): wss://host/subscribe, or ws:// for a local server or proxy. Default: Bluesky's
+    /// public instances.
     #[arg(
         long,
-        default_value_t = 1_000_000,
-        value_name = "IDS",
-        help_heading = "API v2"
+        value_name = "URL",
+        value_delimiter = ',',
+        help_heading = "Jetstream"
     )]
-    pub dedup_capacity: usize,
+    pub jetstream_url: Vec<String>,
+
+    /// Collections to read (Jetstream's wantedCollections), comma separated: NSIDs, or
+    /// prefixes ending in `.*` (app.bsky.graph.*); at most 100. `all` for every collection.
+    /// Identity and account events come whatever the collections.
+    #[arg(long, default_value = crate::source::jetstream::subscribe::DEFAULT_COLLECTION, value_name = "NSIDS", help_heading = "Jetstream")]
+    pub collections: String,
+
+    /// Accounts to read (Jetstream's wantedDids): comma-separated DIDs, or @FILE with one per
+    /// line; at most 10,000. Default: every account.
+    #[arg(long, value_name = "DIDS|@FILE", help_heading = "Jetstream")]
+    pub dids: Option<String>,
+
+    /// Ask Jetstream for uncompressed frames (by default each frame is zstd with Jetstream's
+    /// dictionary: about half the bandwidth).
+    #[arg(long, help_heading = "Jetstream")]
+    pub jetstream_no_compress: bool,
+
+    /// Where to start reading: `kept` (the cursor kept in the state file in --spill-dir, or
+    /// the live tip the first time), `live`, or a cursor (a time_us; Jetstream keeps about a
+    /// day).
+    #[arg(
+        long,
+        default_value = "kept",
+        value_name = "kept|live|TIME_US",
+        help_heading = "Jetstream"
+    )]
+    pub jetstream_start: String,
+
+    /// How far before the resume position a reconnect or a restart asks Jetstream to start;
+    /// the events sent again are dropped by identity.
+    #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION", help_heading = "Jetstream")]
+    pub jetstream_rewind: Duration,
+
+    /// The same, when resuming on another instance than the one the position came from (each
+    /// instance stamps events with its own clock).
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION", help_heading = "Jetstream")]
+    pub jetstream_failover_rewind: Duration,
 
     /// Read credentials from this file of KEY=VALUE lines (variables already set in the
     /// environment win, as with dotenv).
@@ -560,7 +630,8 @@ pub struct ProduceArgs {
 
     /// Reconnect when no byte (not even a keep-alive) arrived for this long. Default: 30s on
     /// v2 (keep-alives every 20 s: one late one is tolerated, a missing one is not), 90s on
-    /// v1.1 (keep-alives every 30 s).
+    /// v1.1 (keep-alives every 30 s), 45s on Jetstream (which we ping every third of it: a
+    /// quiet stream still answers pings).
     #[arg(long, value_parser = parse_duration, value_name = "DURATION", help_heading = "Reconnect")]
     pub stall_timeout: Option<Duration>,
 

@@ -1,6 +1,6 @@
 //! The command line: clap's definitions ([`args`]), then, per command, the checks that turn
-//! flags into the configuration the library takes ([`produce`], [`consume`], [`kafka`],
-//! [`credentials`]) and the administrative commands' output ([`topic`], [`rules`], [`help`]).
+//! flags into the configuration the library takes ([`produce`], [`jetstream`], [`consume`],
+//! [`kafka`], [`credentials`]) and the administrative commands' output ([`topic`], [`rules`], [`help`]).
 //! Nothing below this module knows clap, or names a flag: what a user should change on the
 //! command line after an error is said here ([`advice`]).
 
@@ -9,6 +9,7 @@ mod args;
 mod consume;
 mod credentials;
 mod help;
+mod jetstream;
 mod kafka;
 mod metrics;
 mod output;

@@ -6,11 +6,12 @@ use std::time::Duration;
 use hyper::Uri;
 use rskafka::client::partition::Compression;
 
-use super::{Api, CompressionArg, ProduceArgs, V1_STREAM_URL, V2_STREAM_URL};
+use super::{Api, CompressionArg, ProduceArgs, SourceArg, V1_STREAM_URL, V2_STREAM_URL};
 use crate::backoff::BackoffPolicy;
 use crate::error::{Error, Result};
 use crate::kafka::topic::TopicSpec;
 use crate::produce::batcher::BatcherConfig;
+use crate::produce::keeper::Limits;
 use crate::produce::spill::SpillConfig;
 use crate::produce::{self, Source};
 use crate::source::framer::Framing;
@@ -59,8 +60,17 @@ pub(crate) fn config(args: &ProduceArgs) -> Result<produce::Config> {
     )?;
     let source = source(args)?;
     // Backfill repeats tweets of the live v2 stream: remember what was produced to drop them.
-    let dedup = (args.api == Api::V2 && args.from_file.is_none())
-        .then_some((args.dedup_window, args.dedup_capacity));
+    // A Jetstream resume repeats events: the same dedupe drops them, by their identity.
+    let jetstream = args.source == SourceArg::Jetstream;
+    let dedup = if jetstream {
+        Some(super::jetstream::dedup(args)?)
+    } else {
+        (args.api == Api::V2 && args.from_file.is_none()).then_some((
+            args.dedup_window.unwrap_or(Duration::from_secs(600)),
+            args.dedup_capacity.unwrap_or(1_000_000),
+        ))
+    };
+    let budget = budget(args)?;
     Ok(produce::Config {
         topic: TopicSpec {
             name: topic,
@@ -96,19 +106,43 @@ pub(crate) fn config(args: &ProduceArgs) -> Result<produce::Config> {
         shutdown_timeout: args.shutdown_timeout,
         summary_file: args.summary_file.clone(),
         metrics_addr: super::metrics::addr(args.metrics_addr.as_deref())?,
+        state_dir: args.spill_dir.clone(),
+        budget,
     })
+}
+
+/// The spend guard's limits, for the live Twitter stream.
+fn budget(args: &ProduceArgs) -> Result<Option<Limits>> {
+    if args.max_posts_per_day.is_none() && args.max_posts_per_month.is_none() {
+        return Ok(None);
+    }
+    check(
+        args.from_file.is_none(),
+        "--max-posts-per-day and --max-posts-per-month guard the live stream's cost; a --from-file replay costs nothing",
+    )?;
+    check(
+        args.max_posts_per_day != Some(0) && args.max_posts_per_month != Some(0),
+        "--max-posts-per-day and --max-posts-per-month must be at least 1",
+    )?;
+    Ok(Some(Limits {
+        per_day: args.max_posts_per_day,
+        per_month: args.max_posts_per_month,
+    }))
 }
 
 /// The file to replay, or the stream to read with its credentials and filter.
 fn source(args: &ProduceArgs) -> Result<Source> {
+    if args.source == SourceArg::Jetstream {
+        return super::jetstream::source(args);
+    }
     let v2 = args.api == Api::V2;
     if v2 {
         check(
-            args.dedup_window > stream::MAX_BACKFILL,
+            args.dedup_window.is_none_or(|w| w > stream::MAX_BACKFILL),
             "--dedup-window must be longer than 5m, the most a backfill repeats",
         )?;
         check(
-            args.dedup_capacity >= 1,
+            args.dedup_capacity != Some(0),
             "--dedup-capacity must be at least 1",
         )?;
         for (flag, set) in [

@@ -5,6 +5,9 @@
 //!
 //! - [`tweet`]: parse the record (v1.1 or v2, tweets or stream control messages) and pick the
 //!   tweet's text, entities, author, time and retweet/quote links;
+//! - [`bluesky`]: the same for Jetstream events: a Bluesky post becomes the same record as a
+//!   tweet (`source` tells them apart); deletes, identity and account events are control
+//!   messages;
 //! - [`lang`]: Twitter's language label, or a `whatlang` guess when Twitter said "und"
 //!   ([`trigrams`] computes whatlang's answer for Latin script, faster);
 //! - [`vader`]: sentiment scores (VADER, a pure-Rust port of vaderSentiment 3.3.2 that agrees
@@ -14,12 +17,16 @@
 //! consumer needs only [`Enricher`] and [`Outcome`]. What each step costs, and what
 //! [`trigrams`] saves against whatlang alone, is in docs/performance.md.
 
+pub mod bluesky;
 pub mod lang;
 pub mod trigrams;
 pub mod tweet;
 pub mod vader;
 
 use serde::Serialize;
+
+/// `source` of rows from Twitter.
+pub const SOURCE_TWITTER: &str = "twitter";
 
 /// What one Kafka record turned out to be.
 #[derive(Debug)]
@@ -53,7 +60,7 @@ pub struct User {
 /// One enriched tweet, a line of the consumer's output.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EnrichedTweet {
-    /// The tweet's id (`id_str`, or `id` printed in decimal).
+    /// The tweet's id (`id_str`, or `id` printed in decimal); a Bluesky post's `at://` URI.
     pub id: String,
     /// When it was posted, RFC 3339 in UTC: "2018-10-10T20:19:24Z" (a fraction of a second
     /// only when the source has a non-zero one). Never empty: a tweet without a valid time is
@@ -70,7 +77,8 @@ pub struct EnrichedTweet {
     /// Twitter's language label when set and not "und"; else the detected language; else
     /// "und". Twitter's codes ("en", "es", "pt", "ja", "in", "iw", …; see [`lang`]).
     pub lang: String,
-    /// "twitter", "detected" or "none" (then `lang` is "und").
+    /// "twitter" (or "bluesky": the author's `langs`), "detected" or "none" (then `lang` is
+    /// "und").
     pub lang_source: &'static str,
     /// VADER scores of `text`.
     pub sentiment: vader::Scores,
@@ -89,8 +97,16 @@ pub struct EnrichedTweet {
     /// The text's tweet quotes another (v1.1 `is_quote_status`; v2 a "quoted" reference).
     /// For a retweet this describes the original, whose text this is.
     pub is_quote: bool,
-    /// "v1.1" or "v2".
+    /// The post this one replies to (v1.1 `in_reply_to_status_id_str`; v2 a "replied_to"
+    /// reference; Bluesky `reply.parent.uri`). For a retweet, the original's.
+    pub in_reply_to_id: Option<String>,
+    /// The post this one quotes (v1.1 `quoted_status_id_str`; v2 a "quoted" reference;
+    /// Bluesky the `at://` URI of an embedded post). For a retweet, the original's.
+    pub quoted_id: Option<String>,
+    /// The record's format: "v1.1", "v2" or "jetstream".
     pub source_format: &'static str,
+    /// The network: "twitter" or "bluesky".
+    pub source: &'static str,
 }
 
 impl EnrichedTweet {
@@ -115,7 +131,10 @@ impl EnrichedTweet {
             is_retweet: f.is_retweet,
             retweeted_id: f.retweeted_id,
             is_quote: f.is_quote,
+            in_reply_to_id: f.in_reply_to_id,
+            quoted_id: f.quoted_id,
             source_format: f.source_format,
+            source: SOURCE_TWITTER,
         }
     }
 }
@@ -147,8 +166,15 @@ impl Enricher {
 
     /// Parses one Kafka record value and enriches it.
     pub fn enrich(&self, value: &[u8]) -> Outcome {
+        if bluesky::looks_like_event(value) {
+            return self.enrich_bluesky(value);
+        }
         let parsed = match tweet::parse(value) {
             Ok(p) => p,
+            // A Jetstream event whose keys came in another order than Jetstream writes them.
+            Err(Outcome::Invalid { .. }) if bluesky::is_event(value) => {
+                return self.enrich_bluesky(value)
+            }
             Err(outcome) => return outcome,
         };
         let fields = match parsed.extract() {
@@ -165,6 +191,19 @@ impl Enricher {
             lang_source,
             sentiment,
         )))
+    }
+
+    fn enrich_bluesky(&self, value: &[u8]) -> Outcome {
+        let post = match bluesky::parse(value) {
+            bluesky::Parsed::Post(p) => p,
+            bluesky::Parsed::Done(outcome) => return outcome,
+        };
+        let (lang, lang_source) = match &post.label {
+            Some(label) => (label.clone(), bluesky::LANG_SOURCE),
+            None => self.languages.resolve(None, &post.text),
+        };
+        let sentiment = self.sentiment.polarity_scores(&post.text);
+        Outcome::Tweet(Box::new(post.into_enriched(lang, lang_source, sentiment)))
     }
 
     /// The language step alone (for benchmarks and callers that have their own text).

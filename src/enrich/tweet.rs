@@ -33,7 +33,7 @@ use std::sync::LazyLock;
 
 use chrono::format::{Item, StrftimeItems};
 use chrono::{DateTime, Datelike, SecondsFormat, Utc};
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, Visitor};
+use serde::de::{self, Deserialize, Deserializer, Visitor};
 
 use super::{Outcome, User};
 
@@ -154,7 +154,10 @@ struct Record<'a> {
     #[serde(borrow)]
     lang: Option<Str<'a>>,
     is_quote_status: Option<bool>,
-    quoted_status_id_str: Option<IgnoredAny>,
+    #[serde(borrow)]
+    quoted_status_id_str: Option<Str<'a>>,
+    #[serde(borrow)]
+    in_reply_to_status_id_str: Option<Str<'a>>,
 
     // v2 filtered-stream record.
     #[serde(borrow)]
@@ -181,7 +184,10 @@ struct V1Status<'a> {
     #[serde(borrow)]
     lang: Option<Str<'a>>,
     is_quote_status: Option<bool>,
-    quoted_status_id_str: Option<IgnoredAny>,
+    #[serde(borrow)]
+    quoted_status_id_str: Option<Str<'a>>,
+    #[serde(borrow)]
+    in_reply_to_status_id_str: Option<Str<'a>>,
 }
 
 #[derive(serde::Deserialize)]
@@ -458,6 +464,8 @@ pub struct Fields<'a> {
     pub is_retweet: bool,
     pub retweeted_id: Option<String>,
     pub is_quote: bool,
+    pub in_reply_to_id: Option<String>,
+    pub quoted_id: Option<String>,
     pub source_format: &'static str,
 }
 
@@ -490,13 +498,14 @@ fn extract_v1(r: Record<'_>) -> Result<Fields<'_>, String> {
     };
 
     let top_quote = r.is_quote_status == Some(true) || r.quoted_status_id_str.is_some();
+    let top_refs = (r.in_reply_to_status_id_str, r.quoted_status_id_str);
     let own = V1Text {
         text: r.text,
         full_text: r.full_text,
         extended: r.extended_tweet,
         entities: r.entities,
     };
-    let (is_retweet, retweeted_id, body, lang, is_quote) = match r.retweeted_status {
+    let (is_retweet, retweeted_id, body, lang, is_quote, refs) = match r.retweeted_status {
         Some(rt) => {
             let rt = *rt;
             let retweeted_id = pick_id(rt.id_str, rt.id);
@@ -507,15 +516,31 @@ fn extract_v1(r: Record<'_>) -> Result<Fields<'_>, String> {
                 entities: rt.entities,
             };
             let quote = rt.is_quote_status == Some(true) || rt.quoted_status_id_str.is_some();
+            let refs = (rt.in_reply_to_status_id_str, rt.quoted_status_id_str);
             // An original without any text would be a broken record; fall back to the
             // retweet's own (truncated) text rather than drop the tweet.
             match orig.into_text() {
-                Some(body) => (true, retweeted_id, Some(body), rt.lang.or(r.lang), quote),
-                None => (true, retweeted_id, own.into_text(), r.lang, top_quote),
+                Some(body) => (
+                    true,
+                    retweeted_id,
+                    Some(body),
+                    rt.lang.or(r.lang),
+                    quote,
+                    refs,
+                ),
+                None => (
+                    true,
+                    retweeted_id,
+                    own.into_text(),
+                    r.lang,
+                    top_quote,
+                    top_refs,
+                ),
             }
         }
-        None => (false, None, own.into_text(), r.lang, top_quote),
+        None => (false, None, own.into_text(), r.lang, top_quote, top_refs),
     };
+    let nonempty = |s: Option<Str<'_>>| s.filter(|s| !s.0.is_empty()).map(Str::into_string);
     let (text, entities) = body.ok_or_else(|| {
         format!("tweet {id} without text (`text`, `full_text` or `extended_tweet.full_text`)")
     })?;
@@ -532,6 +557,8 @@ fn extract_v1(r: Record<'_>) -> Result<Fields<'_>, String> {
         is_retweet,
         retweeted_id,
         is_quote,
+        in_reply_to_id: nonempty(refs.0),
+        quoted_id: nonempty(refs.1),
         source_format: "v1.1",
     })
 }
@@ -614,7 +641,8 @@ fn extract_v2(r: Record<'_>) -> Result<Fields<'_>, String> {
         .or_else(own),
         None => own,
     };
-    let is_quote = ref_id(body.refs.as_deref(), "quoted").is_some();
+    let quoted_id = ref_id(body.refs.as_deref(), "quoted");
+    let in_reply_to_id = ref_id(body.refs.as_deref(), "replied_to");
     let (text, entities) = body
         .take_text()
         .ok_or_else(|| format!("tweet {id} without `data.text`"))?;
@@ -633,7 +661,9 @@ fn extract_v2(r: Record<'_>) -> Result<Fields<'_>, String> {
         urls: collect(entities.urls, url_of),
         is_retweet: retweeted_id.is_some(),
         retweeted_id,
-        is_quote,
+        is_quote: quoted_id.is_some(),
+        in_reply_to_id,
+        quoted_id,
         source_format: "v2",
     })
 }

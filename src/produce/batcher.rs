@@ -229,6 +229,12 @@ impl Batcher {
         }
         let Some(spill) = &self.spill else {
             Stats::add(&self.stats.failed, records.len() as u64);
+            // Not safe: a kept cursor must stay before them, so the next run reads them again.
+            for r in &records {
+                if let Some(mark) = &r.cursor {
+                    mark.hold();
+                }
+            }
             return;
         };
         // A record from the spill that cannot be spilled again stays in its old segment (not

@@ -37,12 +37,18 @@ impl Dedup {
     /// Whether this id was produced within the window.
     pub(crate) fn seen(&mut self, id: &[u8], now: Instant) -> bool {
         self.expire(now);
-        parse_id(id).is_some_and(|id| self.ids.contains(&id))
+        key(id).is_some_and(|id| self.ids.contains(&id))
     }
 
     /// Remembers an id that went into the channel.
     pub(crate) fn insert(&mut self, id: &[u8], now: Instant) {
-        let Some(id) = parse_id(id) else { return };
+        if let Some(id) = key(id) {
+            self.insert_key(id, now);
+        }
+    }
+
+    /// Remembers an identity by its [`key`] (a previous run's, from the state file).
+    pub(crate) fn insert_key(&mut self, id: u64, now: Instant) {
         if self.ids.insert(id) {
             self.order.push_back((now, id));
             while self.order.len() > self.capacity {
@@ -78,7 +84,9 @@ impl Dedup {
     }
 }
 
-fn parse_id(id: &[u8]) -> Option<u64> {
+/// What an identity is remembered by: a numeric id as itself, anything else as its hash.
+/// Stable across runs, so a previous run's keys can be kept in the state file.
+pub(crate) fn key(id: &[u8]) -> Option<u64> {
     if id.is_empty() {
         return None;
     }
@@ -90,7 +98,9 @@ fn parse_id(id: &[u8]) -> Option<u64> {
         return Some(n);
     }
     use std::hash::{Hash, Hasher};
-    // SipHash with fixed keys: the same identity hashes alike in every run.
+    // SipHash with fixed keys: the same identity hashes alike in every run (of binaries built
+    // by the same Rust: the standard library keeps the right to change it, and a restart
+    // across such an upgrade would only let one rewind's overlap through again).
     let mut h = std::hash::DefaultHasher::new();
     id.hash(&mut h);
     // The top bit set keeps hashes apart from numeric ids, which never reach it.

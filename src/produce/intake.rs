@@ -10,15 +10,23 @@
 //! for room instead, since a file does not run away.
 //!
 //! With a [`Dedup`], a frame whose identity went into the channel recently is counted and
-//! dropped here (the v2 stream's backfill repeats tweets).
+//! dropped here (the v2 stream's backfill repeats tweets; a Jetstream resume repeats events).
+//!
+//! Two hooks for what `produce` keeps across runs ([`super::keeper`]): a frame with a cursor
+//! (Jetstream's `time_us`) is tracked in the cursor's watermark, in reading order, and its
+//! record carries the mark that makes it safe once it is acknowledged, spilled or lost; and
+//! with the Twitter spend guard, every post read is counted (before the dedupe: X bills a
+//! repeat too) and the post that reaches a limit is the last one: the source is told to stop.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use super::budget::{Budget, Limit};
 use super::channel::Sender;
-use super::dedup::Dedup;
+use super::dedup::{self, Dedup};
 use super::record::RawRecord;
 use super::spill::{Offered, Spill};
 use super::stats::Stats;
+use super::watermark;
 use crate::logging::{Every, QUIET};
 use crate::source::{Flow, Frame, FrameKind, Output};
 
@@ -34,6 +42,11 @@ pub(crate) struct Intake {
     spilling: Every,
     dropping: Every,
     unparsed: Every,
+    /// Jetstream: where each event read is tracked until it is safe.
+    cursors: Option<watermark::Shared>,
+    /// The Twitter spend guard, and the limit that stopped the source.
+    budget: Option<Arc<Mutex<Budget>>>,
+    budget_reached: Option<Limit>,
 }
 
 impl Intake {
@@ -54,6 +67,47 @@ impl Intake {
             spilling: Every::new(QUIET),
             dropping: Every::new(QUIET),
             unparsed: Every::new(QUIET),
+            cursors: None,
+            budget: None,
+            budget_reached: None,
+        }
+    }
+
+    /// Tracks the cursor of each frame that has one (see the module doc).
+    pub(crate) fn with_cursors(mut self, cursors: watermark::Shared) -> Self {
+        self.cursors = Some(cursors);
+        self
+    }
+
+    /// Counts posts against the spend guard (see the module doc).
+    pub(crate) fn with_budget(mut self, budget: Arc<Mutex<Budget>>) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// The spend limit that stopped the source, if one did.
+    pub(crate) fn budget_reached(&self) -> Option<Limit> {
+        self.budget_reached
+    }
+
+    /// Counts a post against the spend guard; `true` when it reached a limit.
+    fn count_post(&mut self, frame: &Frame) -> bool {
+        let Some(budget) = &self.budget else {
+            return false;
+        };
+        if frame.kind != FrameKind::Post {
+            return false;
+        }
+        let counted = budget
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .count(chrono::Utc::now());
+        match counted {
+            Ok(()) => false,
+            Err(limit) => {
+                self.budget_reached = Some(limit);
+                true
+            }
         }
     }
 
@@ -83,7 +137,15 @@ impl Intake {
             }
         }
         let timestamp = frame.timestamp.unwrap_or_else(chrono::Utc::now);
-        Some(RawRecord::new(frame.key, frame.value, timestamp, None))
+        let mark = match (&self.cursors, frame.cursor) {
+            (Some(w), Some(time_us)) => {
+                Some(w.mark(time_us, frame.dedupe.as_deref().and_then(dedup::key)))
+            }
+            _ => None,
+        };
+        let mut record = RawRecord::new(frame.key, frame.value, timestamp, None);
+        record.cursor = mark;
+        Some(record)
     }
 
     /// The record went into the channel or the spill: count it, remember its identity (only
@@ -128,19 +190,27 @@ impl Intake {
 
 impl Output for Intake {
     fn offer(&mut self, frame: Frame) -> Flow {
+        let last_post = self.count_post(&frame);
         let dedupe = frame.dedupe.clone();
-        let Some(record) = self.record(frame) else {
-            return Flow::Continue;
+        let flow = match self.record(frame) {
+            None => Flow::Continue,
+            Some(record) => {
+                let size = record.size() as u64;
+                let kept = match self.sender.try_send(record) {
+                    Ok(()) => true,
+                    Err(record) => self.overflow(record),
+                };
+                if kept {
+                    self.accepted(size, dedupe.as_deref())
+                } else {
+                    Flow::Continue
+                }
+            }
         };
-        let size = record.size() as u64;
-        let kept = match self.sender.try_send(record) {
-            Ok(()) => true,
-            Err(record) => self.overflow(record),
-        };
-        if kept {
-            self.accepted(size, dedupe.as_deref())
+        if last_post {
+            Flow::Stop
         } else {
-            Flow::Continue
+            flow
         }
     }
 

@@ -5,18 +5,25 @@
 //! drop repeats, key) into the bounded [`channel`], or into the disk [`spill`] when the
 //! channel is full; the [`batcher`] takes them out in one batch per partition and counts a
 //! record as delivered only when the broker acknowledged it. The spill's drain feeds what it
-//! holds back into the channel. [`stats`] keeps the counters.
+//! holds back into the channel. [`stats`] keeps the counters. Beside the data path:
+//! [`keeper`] keeps what the next run needs in [`state`], the small durable state file: the
+//! Jetstream cursor, which [`watermark`] says is safe to keep, and the post counts of the
+//! Twitter spend guard, [`budget`].
 //!
 //! This file wires those together and decides the end of a run: the process exits 0 only
 //! when everything accepted was acknowledged (or, with the spill, is safe on disk).
 
 pub(crate) mod batcher;
+pub(crate) mod budget;
 pub(crate) mod channel;
 pub(crate) mod dedup;
 pub(crate) mod intake;
+pub(crate) mod keeper;
 pub(crate) mod record;
 pub(crate) mod spill;
+pub(crate) mod state;
 pub(crate) mod stats;
+pub(crate) mod watermark;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,19 +34,24 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use self::batcher::{Batcher, BatcherConfig};
+use self::budget::Limit;
 use self::channel::Receiver;
 use self::dedup::Dedup;
 use self::intake::Intake;
+use self::keeper::{Keeper, Limits};
 use self::spill::{drain, Spill, SpillConfig};
+use self::state::{State, StateFile};
 use self::stats::{Stats, Summary};
 use crate::backoff::Retry;
 use crate::error::{Error, Result};
 use crate::kafka::{self, topic::TopicSpec, Cluster};
 use crate::shutdown::Shutdown;
+use crate::source::jetstream::run::JetstreamConfig;
+use crate::source::jetstream::stats::JetstreamStats;
 use crate::source::twitter::client::StreamClient;
 use crate::source::twitter::rules::{RulesApi, WantedRule};
 use crate::source::twitter::stream::{self, StreamConfig};
-use crate::source::{replay, End, SourceStats};
+use crate::source::{jetstream, replay, End, SourceStats};
 
 /// Everything `produce` needs, checked by the command line.
 pub(crate) struct Config {
@@ -62,6 +74,10 @@ pub(crate) struct Config {
     pub(crate) summary_file: Option<PathBuf>,
     /// Where to serve metrics, health checks and the live page; `None`: nowhere.
     pub(crate) metrics_addr: Option<std::net::SocketAddr>,
+    /// Where the state file is (the spill directory).
+    pub(crate) state_dir: PathBuf,
+    /// The Twitter spend guard; `None`: off.
+    pub(crate) budget: Option<Limits>,
 }
 
 pub(crate) enum Source {
@@ -76,11 +92,64 @@ pub(crate) enum Source {
         path: PathBuf,
         max_record_bytes: usize,
     },
+    /// Bluesky's Jetstream.
+    Jetstream(Box<JetstreamSource>),
+}
+
+/// Jetstream, and where to start reading it.
+pub(crate) struct JetstreamSource {
+    pub(crate) config: JetstreamConfig,
+    pub(crate) start: Start,
+}
+
+/// Where Jetstream reading starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Start {
+    /// Where the previous run left off (the state file), else the live tip.
+    Kept,
+    Live,
+    /// At this `time_us`.
+    At(i64),
+}
+
+impl JetstreamSource {
+    /// Where reading starts: the cursor given, the kept one (with the instance it came from,
+    /// by its index in this run's list), or the live tip.
+    fn start(&self, kept: &State) -> Option<(i64, Option<usize>)> {
+        match self.start {
+            Start::Live => None,
+            Start::At(t) => Some((t, None)),
+            Start::Kept => kept.jetstream.as_ref().map(|p| {
+                let instance = p
+                    .instance
+                    .as_deref()
+                    .and_then(|u| self.config.instances.index_of(u));
+                tracing::info!(
+                    cursor_us = p.time_us,
+                    instance = p.instance.as_deref().unwrap_or("unknown"),
+                    "resuming Jetstream where the previous run left off"
+                );
+                (p.time_us, instance)
+            }),
+        }
+    }
+
+    /// How long before the kept cursor the dedupe keys a restart must drop reach: the
+    /// rewind, and a margin for `time_us` being a little out of order.
+    fn kept_window(&self) -> Duration {
+        self.config.resume.rewind + Duration::from_secs(2)
+    }
 }
 
 impl Source {
     fn is_live(&self) -> bool {
-        matches!(self, Source::Twitter { .. })
+        matches!(self, Source::Twitter { .. } | Source::Jetstream(_))
+    }
+
+    /// Whether this run starts where the previous one left off (and so drops what it had
+    /// already produced).
+    fn resumes_kept(&self) -> bool {
+        matches!(self, Source::Jetstream(js) if js.start == Start::Kept)
     }
 
     /// What must happen before anything else connects: the stream's rules, so that a rejected
@@ -103,17 +172,24 @@ impl Source {
         &self,
         intake: &mut Intake,
         stats: &SourceStats,
+        jstats: &JetstreamStats,
+        kept: &State,
         shutdown: &Shutdown,
-    ) -> Result<End, crate::source::Error> {
-        match self {
+    ) -> Result<End> {
+        Ok(match self {
             Source::Twitter { client, stream, .. } => {
-                stream::run(client, stream, intake, stats, shutdown).await
+                stream::run(client, stream, intake, stats, shutdown).await?
             }
             Source::File {
                 path,
                 max_record_bytes,
-            } => replay::run(path, *max_record_bytes, intake, stats, shutdown).await,
-        }
+            } => replay::run(path, *max_record_bytes, intake, stats, shutdown).await?,
+            Source::Jetstream(js) => {
+                let mut config = js.config.clone();
+                config.start = js.start(kept);
+                jetstream::run::run(config, intake, jstats, stats, shutdown).await?
+            }
+        })
     }
 }
 
@@ -148,6 +224,9 @@ pub(crate) async fn run(cfg: Config) -> Result<()> {
         )?),
         None => None,
     };
+    let jstats = Arc::new(JetstreamStats::default());
+    // What earlier runs kept, before anything connects: a damaged state file is a usage error.
+    let (keeper, kept) = open_keeper(&cfg, &jstats).await?;
     let shutdown = Shutdown::new();
     shutdown.listen_for_signals();
     cfg.source.prepare().await?;
@@ -167,33 +246,33 @@ pub(crate) async fn run(cfg: Config) -> Result<()> {
         batcher: cfg.batcher.clone(),
     };
     let running = start(kafka, rx, &tx, reporter, &stats, &spill, &shutdown).await?;
-    let dedup = cfg
-        .dedup
-        .map(|(window, capacity)| Dedup::new(window, capacity));
-    let mut intake = Intake::new(tx, stats.clone(), cfg.max_records, spill.clone(), dedup);
-    let ended = cfg.source.run(&mut intake, &source_stats, &shutdown).await;
-    let limit_reached = intake.limit_reached();
-    // Closing the channel (all senders gone) tells the batcher to flush everything and
-    // finish; the drainer holds a sender too, and is stopped in `finish`.
-    drop(intake);
-    match &ended {
-        Ok(End::Stopped) if limit_reached => {
-            tracing::info!("record limit reached; waiting for acknowledgements")
-        }
-        Ok(End::Exhausted) => tracing::info!("end of input; waiting for acknowledgements"),
-        Ok(End::Shutdown | End::Stopped) => {
-            tracing::info!(timeout = ?cfg.shutdown_timeout, "stopping; waiting for acknowledgements")
-        }
-        Err(_) => tracing::info!("source failed; delivering what was accepted before exiting"),
-    }
+    let reading = Reading {
+        stats: &stats,
+        source_stats: &source_stats,
+        jstats: &jstats,
+        spill: &spill,
+        keeper: keeper.as_ref(),
+        kept: &kept,
+        shutdown: &shutdown,
+    };
+    let (ended, budget_reached) = reading.read(&cfg, tx).await;
     let kafka_result = finish(running, &cfg, &stats, &spill, &shutdown).await;
-    let summary = Summary::new(&stats, &source_stats, started.elapsed());
+    let delivered_all = kafka_result.is_ok() && Stats::get(&stats.failed) == 0;
+    let kept_result = save_final(keeper.as_ref(), delivered_all).await;
+    let mut summary = Summary::new(&stats, &source_stats, started.elapsed());
+    if matches!(cfg.source, Source::Jetstream(_)) {
+        summary = summary.with_jetstream(&jstats, keeper.as_ref().and_then(Keeper::cursor));
+    }
+    if let Some(k) = &keeper {
+        summary = summary.with_budget(k.post_counts(), budget_reached);
+    }
     summary.log();
     if let Some(path) = &cfg.summary_file {
         crate::logging::write_summary(path, &summary)?;
     }
     ended?;
     kafka_result?;
+    kept_result?;
     if summary.failed > 0 {
         return Err(Error::runtime(format!(
             "{} accepted record(s) were not acknowledged by Kafka; see the errors above",
@@ -201,6 +280,131 @@ pub(crate) async fn run(cfg: Config) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// What reading the source needs besides the configuration.
+struct Reading<'a> {
+    stats: &'a Arc<Stats>,
+    source_stats: &'a SourceStats,
+    jstats: &'a JetstreamStats,
+    spill: &'a Option<Arc<Spill>>,
+    keeper: Option<&'a Keeper>,
+    kept: &'a State,
+    shutdown: &'a Shutdown,
+}
+
+impl Reading<'_> {
+    /// Reads the source into the channel until it ends; the spend limit that stopped it, if
+    /// one did. Dropping the intake at the end closes the channel (with the drainer's sender,
+    /// stopped in `finish`), which tells the batcher to flush everything and finish.
+    async fn read(self, cfg: &Config, tx: channel::Sender) -> (Result<End>, Option<Limit>) {
+        let mut dedup = cfg
+            .dedup
+            .map(|(window, capacity)| Dedup::new(window, capacity));
+        if let (true, Some(d)) = (cfg.source.resumes_kept(), dedup.as_mut()) {
+            Keeper::seed(self.kept, d);
+        }
+        let spill = self.spill.clone();
+        let mut intake = Intake::new(tx, self.stats.clone(), cfg.max_records, spill, dedup);
+        if let Some(k) = self.keeper {
+            intake = k.attach(intake);
+        }
+        let writing = self.keeper.map(|k| k.spawn(Duration::from_secs(1)));
+        // The spend guard's limit may be reached already: then nothing is read.
+        let spent = self.keeper.and_then(|k| k.check_budget().err());
+        let ended = match spent {
+            Some(_) => Ok(End::Stopped),
+            None => {
+                let (src, s) = (&cfg.source, self.source_stats);
+                src.run(&mut intake, s, self.jstats, self.kept, self.shutdown)
+                    .await
+            }
+        };
+        let budget_reached = spent.or(intake.budget_reached());
+        // From here the state is written once, after the drain, and only if nothing failed:
+        // an aborted drain drops records it did not deliver, which must not move the cursor.
+        if let Some(w) = writing {
+            w.abort();
+        }
+        match &ended {
+            Ok(End::Stopped) if budget_reached.is_some() => {
+                log_budget_stop(budget_reached, cfg, self.keeper, spent.is_some())
+            }
+            Ok(End::Stopped) if intake.limit_reached() => {
+                tracing::info!("record limit reached; waiting for acknowledgements")
+            }
+            Ok(End::Exhausted) => tracing::info!("end of input; waiting for acknowledgements"),
+            Ok(End::Shutdown | End::Stopped) => {
+                tracing::info!(timeout = ?cfg.shutdown_timeout, "stopping; waiting for acknowledgements")
+            }
+            Err(_) => {
+                tracing::info!("source failed; delivering what was accepted before exiting")
+            }
+        }
+        (ended, budget_reached)
+    }
+}
+
+/// Opens the state file when the run keeps something in it (Jetstream's cursor, the spend
+/// guard's counts), and returns what the previous run kept.
+async fn open_keeper(
+    cfg: &Config,
+    jstats: &Arc<JetstreamStats>,
+) -> Result<(Option<Keeper>, State)> {
+    let cursor = match &cfg.source {
+        Source::Jetstream(js) => Some(keeper::Cursor {
+            watermark: watermark::Shared::new(js.kept_window().as_micros() as i64),
+            stats: jstats.clone(),
+            instances: js.config.instances.urls(),
+        }),
+        _ => None,
+    };
+    if cursor.is_none() && cfg.budget.is_none() {
+        return Ok((None, State::default()));
+    }
+    std::fs::create_dir_all(&cfg.state_dir).map_err(|e| {
+        Error::runtime(format!(
+            "cannot create {} for the state file: {e}",
+            cfg.state_dir.display()
+        ))
+    })?;
+    let file = StateFile::in_dir(&cfg.state_dir);
+    let (keeper, state) = Keeper::open(file, cursor, cfg.budget).await?;
+    Ok((Some(keeper), state))
+}
+
+/// The state after the drain: every record is acknowledged, spilled or given up by now, so
+/// this is final, unless something was not delivered: then the last state written while
+/// running stays, and the next run reads from there (a kept cursor never passes a record that
+/// was not delivered).
+async fn save_final(keeper: Option<&Keeper>, delivered_all: bool) -> Result<()> {
+    match keeper {
+        Some(k) if delivered_all => k.save().await.map_err(Error::from),
+        Some(_) => {
+            tracing::warn!("not every record was delivered: the state file keeps the last position written before, and the next run reads from there");
+            Ok(())
+        }
+        None => Ok(()),
+    }
+}
+
+/// The spend guard stopped the stream (or kept it from starting): which limit, and the count.
+fn log_budget_stop(limit: Option<Limit>, cfg: &Config, keeper: Option<&Keeper>, before: bool) {
+    let counts = keeper.and_then(Keeper::post_counts);
+    let (what, max, posts) = match (limit, cfg.budget, counts) {
+        (Some(Limit::Day), Some(b), Some(c)) => ("day", b.per_day, c.day_posts),
+        (Some(Limit::Month), Some(b), Some(c)) => ("month", b.per_month, c.month_posts),
+        _ => ("period", None, 0),
+    };
+    if before {
+        tracing::warn!(
+            posts,
+            limit = max,
+            "spend guard: this UTC {what}'s limit of posts is already reached; not connecting"
+        );
+    } else {
+        tracing::warn!(posts, limit = max, "spend guard: this UTC {what}'s limit of posts is reached; stopping the stream and waiting for acknowledgements");
+    }
 }
 
 /// Connects to Kafka (or, when it is away and the spill can catch the stream, starts without

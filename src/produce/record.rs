@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
 use super::spill::Ticket;
+use super::watermark::Mark;
 
 #[derive(Debug, Clone)]
 pub(crate) struct RawRecord {
@@ -20,6 +21,9 @@ pub(crate) struct RawRecord {
     /// Kafka's murmur2 of `key`, computed where the record is made: there the key's bytes are
     /// in the cache; the batcher, on another thread, would take a cache miss per record.
     pub(crate) key_hash: Option<i32>,
+    /// A live record whose source keeps a cursor (Jetstream): its place in the cursor's
+    /// watermark, marked safe when the record is dropped (acknowledged, spilled or lost).
+    pub(crate) cursor: Option<Arc<Mark>>,
 }
 
 impl RawRecord {
@@ -36,6 +40,7 @@ impl RawRecord {
             timestamp,
             spill,
             key_hash,
+            cursor: None,
         }
     }
 

@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::budget::{Limit, PostCounts};
 use super::channel::Depth;
 use crate::logging::tenths;
 use crate::metrics::{self, CheckState, Latency, Metrics, MetricsError, ProduceSnapshot};
+use crate::source::jetstream::stats::JetstreamStats;
 use crate::source::SourceStats;
 
 #[derive(Debug, Default)]
@@ -208,11 +210,48 @@ pub(crate) struct Summary {
     pub(crate) duplicates_dropped: u64,
     pub(crate) backfills: u64,
     pub(crate) reconnects: u64,
+    /// Reconnects that left a gap no replay covered (reported with start and end), and the
+    /// seconds they add up to.
+    pub(crate) gaps: u64,
+    pub(crate) gap_seconds: u64,
     pub(crate) produce_requests: u64,
     pub(crate) produce_retries: u64,
     pub(crate) seconds: f64,
     pub(crate) records_per_s: f64,
     pub(crate) mb_per_s: f64,
+    /// What only the Jetstream source counts (with `--source jetstream`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) jetstream: Option<JetstreamSummary>,
+    /// The spend guard's counts (when it is on): posts read this UTC day and month, and the
+    /// limit that stopped the stream ("day", "month").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) posts_today: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) posts_this_month: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) spend_limit_reached: Option<&'static str>,
+}
+
+/// The Jetstream source's own counts, in the summary.
+#[derive(Debug, Serialize)]
+pub(crate) struct JetstreamSummary {
+    pub(crate) connects: u64,
+    pub(crate) commits: u64,
+    pub(crate) identities: u64,
+    pub(crate) accounts: u64,
+    pub(crate) other_kinds: u64,
+    pub(crate) unparsed: u64,
+    /// Bytes as received, and decompressed.
+    pub(crate) wire_bytes: u64,
+    pub(crate) event_bytes: u64,
+    pub(crate) bad_frames: u64,
+    pub(crate) stalls: u64,
+    pub(crate) fail_overs: u64,
+    pub(crate) pings_sent: u64,
+    pub(crate) pongs: u64,
+    /// The cursor kept for the next run (`time_us`), and the last event's.
+    pub(crate) cursor_us: Option<i64>,
+    pub(crate) last_time_us: i64,
 }
 
 impl Summary {
@@ -241,12 +280,56 @@ impl Summary {
             duplicates_dropped: s(&stats.duplicates),
             backfills: s(&source.backfills),
             reconnects: s(&source.reconnects),
+            gaps: s(&source.gaps),
+            gap_seconds: s(&source.gap_seconds),
             produce_requests: s(&stats.produce_requests),
             produce_retries: s(&stats.produce_retries),
             seconds: (secs * 100.0).round() / 100.0,
             records_per_s: delivered as f64 / secs,
             mb_per_s: tenths(s(&stats.delivered_bytes) as f64 / secs / 1e6),
+            jetstream: None,
+            posts_today: None,
+            posts_this_month: None,
+            spend_limit_reached: None,
         }
+    }
+
+    /// Adds the Jetstream source's counts and the cursor kept.
+    pub(crate) fn with_jetstream(mut self, j: &JetstreamStats, cursor_us: Option<i64>) -> Self {
+        let s = |c: &AtomicU64| c.load(Relaxed);
+        self.jetstream = Some(JetstreamSummary {
+            connects: s(&j.connects),
+            commits: s(&j.commits),
+            identities: s(&j.identities),
+            accounts: s(&j.accounts),
+            other_kinds: s(&j.other_kinds),
+            unparsed: s(&j.unparsed),
+            wire_bytes: s(&j.wire_bytes),
+            event_bytes: s(&j.event_bytes),
+            bad_frames: s(&j.bad_frames),
+            stalls: s(&j.stalls),
+            fail_overs: s(&j.fail_overs),
+            pings_sent: s(&j.pings_sent),
+            pongs: s(&j.pongs),
+            cursor_us,
+            last_time_us: j.last_time_us.load(Relaxed),
+        });
+        self
+    }
+
+    /// Adds the spend guard's counts, and the limit that stopped the stream.
+    pub(crate) fn with_budget(
+        mut self,
+        counts: Option<PostCounts>,
+        reached: Option<Limit>,
+    ) -> Self {
+        self.posts_today = counts.as_ref().map(|c| c.day_posts);
+        self.posts_this_month = counts.as_ref().map(|c| c.month_posts);
+        self.spend_limit_reached = reached.map(|l| match l {
+            Limit::Day => "day",
+            Limit::Month => "month",
+        });
+        self
     }
 
     /// The closing line, printed whatever the outcome.
@@ -273,6 +356,8 @@ impl Summary {
             duplicates_dropped = self.duplicates_dropped,
             backfills = self.backfills,
             reconnects = self.reconnects,
+            gaps = self.gaps,
+            gap_seconds = self.gap_seconds,
             produce_requests = self.produce_requests,
             produce_retries = self.produce_retries,
             seconds = self.seconds,
@@ -280,5 +365,32 @@ impl Summary {
             mb_per_s = self.mb_per_s,
             "summary"
         );
+        if let Some(j) = &self.jetstream {
+            tracing::info!(
+                target: "summary",
+                connects = j.connects,
+                commits = j.commits,
+                identities = j.identities,
+                accounts = j.accounts,
+                other_kinds = j.other_kinds,
+                unparsed = j.unparsed,
+                wire_mb = tenths(j.wire_bytes as f64 / 1e6),
+                event_mb = tenths(j.event_bytes as f64 / 1e6),
+                bad_frames = j.bad_frames,
+                stalls = j.stalls,
+                fail_overs = j.fail_overs,
+                cursor_us = j.cursor_us,
+                "jetstream summary"
+            );
+        }
+        if self.posts_today.is_some() {
+            tracing::info!(
+                target: "summary",
+                posts_today = self.posts_today,
+                posts_this_month = self.posts_this_month,
+                limit_reached = self.spend_limit_reached,
+                "spend guard"
+            );
+        }
     }
 }

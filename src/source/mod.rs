@@ -1,5 +1,5 @@
-//! Where records come from: the live Twitter stream ([`twitter`]) and file replay
-//! ([`replay`]), with the framing they share ([`framer`]).
+//! Where records come from: the live Twitter stream ([`twitter`]), Bluesky's Jetstream
+//! ([`jetstream`]) and file replay ([`replay`]), with the framing they share ([`framer`]).
 //!
 //! A source turns bytes into [`Frame`]s (the record, its key, what it is, and what it may be
 //! deduplicated on) and pushes them into an [`Output`]. It knows nothing of channels, the
@@ -9,6 +9,7 @@
 //! disconnect notices) are handled, counted in [`SourceStats`] and logged here.
 
 pub(crate) mod framer;
+pub(crate) mod jetstream;
 pub(crate) mod replay;
 pub(crate) mod twitter;
 
@@ -32,6 +33,8 @@ pub(crate) struct Frame {
     pub(crate) dedupe: Option<Bytes>,
     /// The Kafka record timestamp; `None`: the time it was received.
     pub(crate) timestamp: Option<DateTime<Utc>>,
+    /// A resume position (Jetstream's `time_us`), kept durably once the record is safe.
+    pub(crate) cursor: Option<i64>,
     pub(crate) kind: FrameKind,
 }
 
@@ -54,6 +57,7 @@ impl Frame {
             key: None,
             dedupe: None,
             timestamp: None,
+            cursor: None,
             kind,
         }
     }
@@ -110,6 +114,9 @@ pub(crate) struct SourceStats {
     pub(crate) last_http_status: AtomicU64,
     /// 1 while a connection is open and healthy.
     pub(crate) connected: AtomicU64,
+    /// Reconnects that left a gap no replay covered, and the seconds they add up to.
+    pub(crate) gaps: AtomicU64,
+    pub(crate) gap_seconds: AtomicU64,
 }
 
 impl SourceStats {

@@ -7,8 +7,10 @@
 //! (the same script), so `cargo nextest run` alone works too.
 #![allow(dead_code)]
 
+pub mod jetstream;
 mod shared;
 pub mod twitter;
+pub mod zstd_dict;
 
 // Each test crate uses some of the support module; these two are not used by all.
 #[allow(unused_imports)]

@@ -241,6 +241,7 @@ pub(crate) fn read(bytes: Bytes, dedupe: bool, stats: &SourceStats) -> Read {
                 key,
                 value: bytes,
                 timestamp: None,
+                cursor: None,
                 kind: FrameKind::Post,
             }
         }

@@ -11,10 +11,18 @@
 //! (at most the 5 minutes Twitter keeps), so a short outage loses nothing; accounts without
 //! backfill get a refusal, which is reported once and never asked again. The tweets backfill
 //! repeats carry their id as the frame's dedupe identity, and the output drops them.
+//!
+//! A reconnect that backfill did not cover (no backfill for the account, `--no-backfill`,
+//! v1.1, or an outage longer than the 5 minutes backfill reaches) leaves a gap: its start (the
+//! last byte before the outage) and end (the first byte after it, less what backfill sent
+//! again) are reported once the stream is back, so that the tweets of that time can be
+//! fetched from the search API.
 
 use std::io::Write;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
 
 use flate2::write::GzDecoder;
 use http_body_util::BodyExt;
@@ -53,7 +61,22 @@ enum Outcome {
 struct Memory {
     /// When the last byte (record or keep-alive) arrived: the start of any gap.
     last_data: Option<Instant>,
+    /// The same, by the clock, for reporting a gap.
+    last_data_at: Option<DateTime<Utc>>,
+    /// A reconnect in progress: where its gap starts, and how much of it backfill covers.
+    gap: Option<(DateTime<Utc>, Duration)>,
     backfill_refused: bool,
+}
+
+/// What a reconnect missed: from the last byte before it to the first byte after it, less the
+/// minutes backfill sent again. `None` when backfill covered it all.
+pub(crate) fn uncovered(
+    start: DateTime<Utc>,
+    back: DateTime<Utc>,
+    covered: Duration,
+) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let end = back - chrono::Duration::from_std(covered).unwrap_or(chrono::Duration::MAX);
+    (end > start).then_some((start, end))
 }
 
 /// The `backfill_minutes` to ask for after a gap: whole minutes covering it, 1 to 5.
@@ -102,6 +125,10 @@ pub(crate) async fn run(
             }
             _ => None,
         };
+        if let Some(at) = memory.last_data_at {
+            let covered = Duration::from_secs(60 * u64::from(backfill.unwrap_or(0)));
+            memory.gap.get_or_insert((at, covered)).1 = covered;
+        }
         let outcome = tokio::select! {
             o = connection(client, cfg, out, stats, &mut backoff, &mut memory, backfill) => o,
             _ = shutdown.wait() => return Ok(End::Shutdown),
@@ -298,9 +325,14 @@ async fn read_body(
         }
         if !frames.is_empty() {
             memory.last_data = Some(Instant::now());
+            let now = Utc::now();
+            memory.last_data_at = Some(now);
             if !healthy {
                 healthy = true;
                 backoff.reset();
+                if let Some((start, covered)) = memory.gap.take() {
+                    report_gap(start, now, covered, stats);
+                }
             }
         }
         if let Some(outcome) = hand_over(&mut frames, cfg, out, stats, dedupe) {
@@ -313,6 +345,23 @@ async fn read_body(
         }
     }
     Outcome::Retry(ErrorClass::Network, "the server closed the stream".into())
+}
+
+/// The stream is back after a reconnect: report what backfill did not cover, if anything.
+fn report_gap(start: DateTime<Utc>, back: DateTime<Utc>, covered: Duration, stats: &SourceStats) {
+    let Some((from, to)) = uncovered(start, back, covered) else {
+        return;
+    };
+    let seconds = (to - from).num_seconds().max(0) as u64;
+    SourceStats::add(&stats.gaps, 1);
+    SourceStats::add(&stats.gap_seconds, seconds);
+    let at = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    tracing::warn!(
+        gap_start = %at(from),
+        gap_end = %at(to),
+        gap_s = seconds,
+        "gap: tweets posted between start and end were not read (the reconnect was not covered by backfill); fetch them from the search API if they matter"
+    );
 }
 
 /// Hands each framed message to `out`; the outcome of the connection when one of them ends
@@ -387,6 +436,19 @@ async fn body_snippet(mut body: hyper::body::Incoming) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_backfill_did_not_cover() {
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let (start, back) = (t("2026-03-01T10:00:00Z"), t("2026-03-01T10:02:30Z"));
+        assert_eq!(uncovered(start, back, Duration::ZERO), Some((start, back)));
+        assert_eq!(uncovered(start, back, Duration::from_secs(180)), None);
+        let back = t("2026-03-01T10:08:00Z");
+        assert_eq!(
+            uncovered(start, back, Duration::from_secs(300)),
+            Some((start, t("2026-03-01T10:03:00Z")))
+        );
+    }
 
     #[test]
     fn backfill_covers_the_gap_in_whole_minutes() {

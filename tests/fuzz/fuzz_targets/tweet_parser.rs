@@ -35,7 +35,11 @@ fn strings(v: &Value) -> Vec<&str> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let is_tweet = matches!(tweet::parse(data).map(|p| p.extract()), Ok(Ok(_)));
+    let is_tweet = matches!(tweet::parse(data).map(|p| p.extract()), Ok(Ok(_)))
+        || matches!(
+            tweetpipe::enrich::bluesky::parse(data),
+            tweetpipe::enrich::bluesky::Parsed::Post(_)
+        );
 
     match enricher().enrich(data) {
         Outcome::Tweet(t) => {
