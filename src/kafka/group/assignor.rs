@@ -51,19 +51,19 @@ impl Assignor {
         }
     }
 
-    /// `--assignor range,roundrobin`: the strategies in order of preference, at least one,
+    /// `range,roundrobin` (Kafka's `partition.assignment.strategy`): the strategies in order of preference, at least one,
     /// none twice.
     pub(crate) fn parse_list(list: &str) -> Result<Vec<Assignor>, GroupError> {
         let mut out = Vec::new();
         for name in list.split(',').map(str::trim) {
             let Some(a) = Assignor::from_name(name) else {
                 return Err(GroupError::Usage(format!(
-                    "--assignor {list:?}: unknown assignor {name:?}; give range, roundrobin or both in order of preference, e.g. range,roundrobin"
+                    "assignor list {list:?}: unknown assignor {name:?}; give range, roundrobin or both in order of preference, e.g. range,roundrobin"
                 )));
             };
             if out.contains(&a) {
                 return Err(GroupError::Usage(format!(
-                    "--assignor {list:?} names {name} twice"
+                    "assignor list {list:?} names {name} twice"
                 )));
             }
             out.push(a);

@@ -39,10 +39,10 @@ impl std::fmt::Display for LostReason {
             }
             LostReason::SessionTimedOut => "no heartbeat was answered within the session timeout",
             LostReason::MaxPollIntervalExceeded => {
-                "the consumer made no progress within --max-poll-interval, so it left the group"
+                "the consumer made no progress within max.poll.interval.ms, so it left the group"
             }
             LostReason::Fenced => {
-                "another instance joined with the same --instance-id (FENCED_INSTANCE_ID)"
+                "another instance joined with the same group.instance.id (FENCED_INSTANCE_ID)"
             }
         })
     }

@@ -114,7 +114,7 @@ async fn run(p: Params, progress: Progress, tx: watch::Sender<Health>) {
                 group = %p.group,
                 idle = ?progress.idle(),
                 max_poll_interval = ?p.max_poll_interval,
-                "the consumer made no progress within --max-poll-interval; leaving the group so that others take its partitions"
+                "the consumer made no progress within max.poll.interval.ms; leaving the group so that others take its partitions"
             );
             leave(&mut conn, &p).await;
             let _ = tx.send(Health::Lost(LostReason::MaxPollIntervalExceeded));
@@ -123,54 +123,39 @@ async fn run(p: Params, progress: Progress, tx: watch::Sender<Health>) {
         if Instant::now() < next_beat {
             continue; // woken for the guard only
         }
-        let code = match beat(&mut conn, &p).await {
-            Ok(code) => code,
+        let outcome = match beat(&mut conn, &p).await {
+            Ok(code) => classify(code, &p),
             Err(why) => {
-                conn = None;
-                failures += 1;
                 tracing::debug!(group = %p.group, error = %why, "heartbeat failed; retrying");
-                -1
+                Beat::Failed { reconnect: true }
             }
         };
-        let lost = match ResponseError::try_from_code(code) {
-            _ if code == -1 => None,
-            None => {
+        match outcome {
+            Beat::Answered | Beat::Rebalancing => {
                 last_answer = Instant::now();
                 failures = 0;
-                None
             }
-            Some(ResponseError::RebalanceInProgress) => {
-                last_answer = Instant::now();
-                failures = 0;
-                if *tx.borrow() == Health::Stable {
-                    tracing::info!(group = %p.group, generation = p.generation, "the group is rebalancing");
-                    if tx.send(Health::Rebalancing).is_err() {
-                        return;
-                    }
-                }
-                None
+            Beat::Lost(reason) => {
+                tracing::warn!(group = %p.group, generation = p.generation, %reason, "membership lost");
+                let _ = tx.send(Health::Lost(reason));
+                return;
             }
-            Some(ResponseError::UnknownMemberId) => Some(LostReason::UnknownMember),
-            Some(ResponseError::IllegalGeneration) => Some(LostReason::IllegalGeneration),
-            Some(ResponseError::FencedInstanceId) => Some(LostReason::Fenced),
-            Some(_) => {
-                if is_coordinator_code(code) {
+            Beat::Failed { reconnect } => {
+                if reconnect {
                     conn = None;
-                } else {
-                    tracing::warn!(group = %p.group, error = %error_name(code), "heartbeat refused; retrying");
                 }
                 failures += 1;
-                None
             }
-        };
-        if lost.is_none() && last_answer.elapsed() >= p.session_timeout {
+        }
+        if outcome == Beat::Rebalancing && *tx.borrow() == Health::Stable {
+            tracing::info!(group = %p.group, generation = p.generation, "the group is rebalancing");
+            if tx.send(Health::Rebalancing).is_err() {
+                return;
+            }
+        }
+        if last_answer.elapsed() >= p.session_timeout {
             tracing::warn!(group = %p.group, "no heartbeat answered within the session timeout; the coordinator has likely given our partitions away");
             let _ = tx.send(Health::Lost(LostReason::SessionTimedOut));
-            return;
-        }
-        if let Some(reason) = lost {
-            tracing::warn!(group = %p.group, generation = p.generation, %reason, "membership lost");
-            let _ = tx.send(Health::Lost(reason));
             return;
         }
         if tx.is_closed() {
@@ -183,6 +168,33 @@ async fn run(p: Params, progress: Progress, tx: watch::Sender<Health>) {
             } else {
                 (Duration::from_millis(100) * (1 << failures.min(6))).min(p.interval)
             };
+    }
+}
+
+/// What one heartbeat's answer means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Beat {
+    Answered,
+    Rebalancing,
+    Lost(LostReason),
+    /// Try again soon; `reconnect`: on a new connection (found anew).
+    Failed {
+        reconnect: bool,
+    },
+}
+
+fn classify(code: i16, p: &Params) -> Beat {
+    match ResponseError::try_from_code(code) {
+        None => Beat::Answered,
+        Some(ResponseError::RebalanceInProgress) => Beat::Rebalancing,
+        Some(ResponseError::UnknownMemberId) => Beat::Lost(LostReason::UnknownMember),
+        Some(ResponseError::IllegalGeneration) => Beat::Lost(LostReason::IllegalGeneration),
+        Some(ResponseError::FencedInstanceId) => Beat::Lost(LostReason::Fenced),
+        Some(_) if is_coordinator_code(code) => Beat::Failed { reconnect: true },
+        Some(_) => {
+            tracing::warn!(group = %p.group, error = %error_name(code), "heartbeat refused; retrying");
+            Beat::Failed { reconnect: false }
+        }
     }
 }
 

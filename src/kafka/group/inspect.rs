@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::describe_groups_request::DescribeGroupsRequest;
+use kafka_protocol::messages::describe_groups_response::DescribedGroupMember;
 use kafka_protocol::messages::list_groups_request::ListGroupsRequest;
 use kafka_protocol::messages::offset_fetch_request::{OffsetFetchRequest, OffsetFetchRequestGroup};
 use kafka_protocol::messages::GroupId;
@@ -203,26 +204,8 @@ pub(crate) async fn describe_group(
         }
     }
     let consumer = g.protocol_type.as_str() == PROTOCOL_TYPE;
-    let members: Vec<MemberDescription> = g
-        .members
-        .iter()
-        .map(|m| MemberDescription {
-            member_id: m.member_id.to_string(),
-            instance_id: m.group_instance_id.as_ref().map(|i| i.to_string()),
-            client_id: m.client_id.to_string(),
-            client_host: m.client_host.to_string(),
-            topics: consumer
-                .then(|| decode_subscription(&m.member_metadata).ok())
-                .flatten()
-                .map(|s| s.topics),
-            assignment: if consumer {
-                decode_assignment(&m.member_assignment).unwrap_or_default()
-            } else {
-                Assignment::new()
-            },
-        })
-        .collect();
-
+    let members: Vec<MemberDescription> =
+        g.members.iter().map(|m| member_of(m, consumer)).collect();
     let committed = committed_offsets(&mut conn, group, left(deadline)).await?;
     let mut topics: BTreeSet<String> = committed.keys().map(|(t, _)| t.clone()).collect();
     for m in &members {
@@ -232,8 +215,46 @@ pub(crate) async fn describe_group(
     let topics: Vec<String> = topics.into_iter().collect();
     let layout = cluster::layout(&mut conn, &topics, left(deadline)).await?;
     let ends = cluster::log_end_offsets(&layout, security, left(deadline)).await;
+    Ok(GroupDescription {
+        group_id: group.to_string(),
+        coordinator: conn.addr().to_string(),
+        state,
+        protocol_type: g.protocol_type.to_string(),
+        assignor: g.protocol_data.to_string(),
+        partitions: partition_states(&members, &committed, &layout, &ends),
+        members,
+    })
+}
+
+/// One member of DescribeGroups' answer, its consumer-protocol bytes decoded.
+fn member_of(m: &DescribedGroupMember, consumer: bool) -> MemberDescription {
+    MemberDescription {
+        member_id: m.member_id.to_string(),
+        instance_id: m.group_instance_id.as_ref().map(|i| i.to_string()),
+        client_id: m.client_id.to_string(),
+        client_host: m.client_host.to_string(),
+        topics: consumer
+            .then(|| decode_subscription(&m.member_metadata).ok())
+            .flatten()
+            .map(|s| s.topics),
+        assignment: if consumer {
+            decode_assignment(&m.member_assignment).unwrap_or_default()
+        } else {
+            Assignment::new()
+        },
+    }
+}
+
+/// Every partition the group committed for or its members read, with its committed offset,
+/// log end and owner.
+fn partition_states(
+    members: &[MemberDescription],
+    committed: &BTreeMap<(String, i32), i64>,
+    layout: &cluster::Layout,
+    ends: &BTreeMap<(String, i32), i64>,
+) -> Vec<PartitionState> {
     let mut owners: BTreeMap<(&str, i32), &str> = BTreeMap::new();
-    for m in &members {
+    for m in members {
         for (t, ps) in &m.assignment {
             for &p in ps {
                 owners.insert((t, p), &m.member_id);
@@ -244,8 +265,7 @@ pub(crate) async fn describe_group(
     for (t, ps) in &layout.topics {
         keys.extend(ps.keys().map(|&p| (t.clone(), p)));
     }
-    let partitions = keys
-        .into_iter()
+    keys.into_iter()
         .map(|(topic, partition)| PartitionState {
             committed: committed.get(&(topic.clone(), partition)).copied(),
             log_end: ends.get(&(topic.clone(), partition)).copied(),
@@ -255,16 +275,7 @@ pub(crate) async fn describe_group(
             topic,
             partition,
         })
-        .collect();
-    Ok(GroupDescription {
-        group_id: group.to_string(),
-        coordinator: conn.addr().to_string(),
-        state,
-        protocol_type: g.protocol_type.to_string(),
-        assignor: g.protocol_data.to_string(),
-        members,
-        partitions,
-    })
+        .collect()
 }
 
 /// All committed offsets of `group` (OffsetFetch with no topic list: v2+).

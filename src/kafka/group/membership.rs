@@ -102,28 +102,26 @@ impl MemberConfig {
         }
     }
 
-    /// Refuses what Kafka would refuse later, or what cannot work, naming the flag.
+    /// Refuses what Kafka would refuse later, or what cannot work, naming the Kafka setting.
     pub(crate) fn validate(&self) -> Result<(), GroupError> {
         let usage = |m: String| Err(GroupError::Usage(m));
         if self.group.is_empty() {
-            return usage(
-                "--group is empty; give the consumer group id, e.g. --group tweetpipe".into(),
-            );
+            return usage("the consumer group id is empty".into());
         }
         if self.brokers.is_empty() {
-            return usage("--brokers (KAFKA_BROKERS) is empty; give HOST:PORT[,HOST:PORT…]".into());
+            return usage("no bootstrap brokers".into());
         }
         if self.topics.is_empty() || self.topics.iter().any(String::is_empty) {
-            return usage("--topic is empty; give the topic to consume".into());
+            return usage("no topic to subscribe to".into());
         }
         if self.assignors.is_empty() {
-            return usage("--assignor is empty; give range, roundrobin or both".into());
+            return usage("no assignor: give range, roundrobin or both".into());
         }
         let ms = |d: Duration| i32::try_from(d.as_millis()).ok().filter(|m| *m > 0);
         for (flag, d) in [
-            ("--session-timeout", self.session_timeout),
-            ("--heartbeat-interval", self.heartbeat_interval),
-            ("--max-poll-interval", self.max_poll_interval),
+            ("session.timeout.ms", self.session_timeout),
+            ("heartbeat.interval.ms", self.heartbeat_interval),
+            ("max.poll.interval.ms", self.max_poll_interval),
         ] {
             if ms(d).is_none() {
                 return usage(format!(
@@ -133,7 +131,7 @@ impl MemberConfig {
         }
         if self.heartbeat_interval >= self.session_timeout {
             return usage(format!(
-                "--heartbeat-interval {:?} must be shorter than --session-timeout {:?} (Kafka advises a third of it at most)",
+                "heartbeat.interval.ms {:?} must be shorter than session.timeout.ms {:?} (Kafka advises a third of it at most)",
                 self.heartbeat_interval, self.session_timeout
             ));
         }
@@ -143,7 +141,7 @@ impl MemberConfig {
             if id.is_empty() || id.len() > 249 || !id.chars().all(legal) || id == "." || id == ".."
             {
                 return usage(format!(
-                    "--instance-id {id:?} is not a valid group.instance.id: 1-249 characters from a-z, A-Z, 0-9, '.', '_', '-'"
+                    "{id:?} is not a valid group.instance.id: 1-249 characters from a-z, A-Z, 0-9, '.', '_', '-'"
                 ));
             }
         }
@@ -163,6 +161,9 @@ pub(crate) struct Assigned {
     pub partitions: Assignment,
     /// From the start of the join to the assignment.
     pub took: Duration,
+    /// The group's members, as the leader learns them (JoinGroup tells only the leader);
+    /// 0 for a follower.
+    pub members: usize,
 }
 
 impl Assigned {
@@ -248,16 +249,14 @@ impl GroupMember {
         })
     }
 
-    pub(crate) fn group(&self) -> &str {
-        &self.config.group
-    }
-
     /// Our member id (empty before the first join).
+    #[cfg(test)]
     pub(crate) fn member_id(&self) -> &str {
         &self.member_id
     }
 
     /// The generation we are in, if any.
+    #[cfg(test)]
     pub(crate) fn generation(&self) -> Option<i32> {
         self.current.as_ref().map(|c| c.generation)
     }
@@ -693,6 +692,7 @@ impl GroupMember {
             assignor,
             partitions,
             took: Duration::ZERO,
+            members: if leader { resp.members.len() } else { 0 },
         })
     }
 
@@ -727,7 +727,7 @@ impl GroupMember {
         if let Some(id) = &c.instance_id {
             if version < 5 {
                 return Err(Again::Fail(GroupError::Usage(format!(
-                    "--instance-id needs JoinGroup v5 (Kafka 2.3 or newer); broker {} speaks v{version}",
+                    "static membership (group.instance.id) needs JoinGroup v5 (Kafka 2.3 or newer); broker {} speaks v{version}",
                     conn.addr()
                 ))));
             }
@@ -781,15 +781,15 @@ impl GroupMember {
                 })
             }
             ResponseError::InconsistentGroupProtocol => Again::Fail(GroupError::Usage(format!(
-                "group {group:?} has members that are not consumers, or that offer none of --assignor {}; use the same assignors on every member, or another --group",
+                "group {group:?} has members that are not consumers, or that offer none of this member's assignors ({}); every member must offer the same assignors, or use another group",
                 self.config.assignors.iter().map(|a| a.name()).collect::<Vec<_>>().join(",")
             ))),
             ResponseError::InvalidSessionTimeout => Again::Fail(GroupError::Usage(format!(
-                "--session-timeout {:?} is outside what the broker allows (group.min.session.timeout.ms to group.max.session.timeout.ms, 6 s to 30 min by default)",
+                "session.timeout.ms {:?} is outside what the broker allows (group.min.session.timeout.ms to group.max.session.timeout.ms, 6 s to 30 min by default)",
                 self.config.session_timeout
             ))),
             ResponseError::InvalidGroupId => Again::Fail(GroupError::Usage(format!(
-                "--group {group:?} is not a valid consumer group id"
+                "{group:?} is not a valid consumer group id"
             ))),
             _ => Again::Fail(GroupError::Broker {
                 context: format!("joining group {group:?}"),
@@ -954,6 +954,17 @@ impl GroupMember {
                 codes.insert(p.partition_index, p.error_code);
             }
         }
+        self.commit_outcome(topic, offsets, &codes)
+    }
+
+    /// What the per-partition codes of an OffsetCommit answer mean: done, retry (the
+    /// coordinator moved, or timed out), or an end of this member's generation.
+    fn commit_outcome(
+        &mut self,
+        topic: &str,
+        offsets: &BTreeMap<i32, i64>,
+        codes: &BTreeMap<i32, i16>,
+    ) -> Result<(), Again> {
         let group = self.config.group.clone();
         let mut retry = None;
         for &p in offsets.keys() {
