@@ -29,7 +29,7 @@ use crate::error::{Error, Result};
 use crate::kafka::group::OffsetStore;
 use crate::kafka::{self, Cluster};
 use crate::shutdown::Shutdown;
-use crate::sink::files::DirSink;
+use crate::sink::files::{DirSink, Identity};
 use crate::sink::stdout::StdoutSink;
 use crate::sink::Sink;
 
@@ -58,9 +58,11 @@ pub(crate) enum Output {
 }
 
 impl Output {
-    fn open(&self) -> Result<Box<dyn Sink>> {
+    fn open(&self, who: &Identity) -> Result<Box<dyn Sink>> {
         Ok(match self {
-            Output::Dir { path, rotate_bytes } => Box::new(DirSink::open(path, *rotate_bytes)?),
+            Output::Dir { path, rotate_bytes } => {
+                Box::new(DirSink::open(path, *rotate_bytes, who)?)
+            }
             Output::Stdout => Box::new(StdoutSink::new()),
         })
     }
@@ -94,9 +96,15 @@ pub(crate) async fn run(cfg: Config) -> Result<()> {
     let mut store = OffsetStore::connect(&cfg.cluster, &cfg.group).await?;
 
     // Output first: what a previous run wrote decides where we start.
-    let mut sink = cfg.output.open()?;
-    let resumed = sink.resume(&ids).await?;
+    let who = Identity {
+        group: cfg.group.clone(),
+        topic: cfg.topic.clone(),
+        instance_id: None,
+    };
+    let mut sink = cfg.output.open(&who)?;
     let committed = store.fetch(&cfg.topic, &ids).await?;
+    sink.reconcile(&ids, &committed).await?;
+    let resumed = sink.resume(&ids).await?;
     let next = start::resolve(&clients, &cfg.from, &committed, &resumed, timeout).await?;
     tracing::info!(topic = %cfg.topic, group = %cfg.group, start = ?next, "consuming");
     let encoder = sink.encoder();

@@ -20,6 +20,7 @@ pub(crate) mod stdout;
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -114,6 +115,31 @@ pub(crate) trait Sink: Send {
 
     /// Clean stop, after the final flush and commit.
     fn close(&mut self) -> SinkFuture<'_, ()>;
+
+    /// Partitions this instance no longer reads (a rebalance took them, or its membership of
+    /// the group was lost). After a clean revocation `flush` and the commit have run, and
+    /// nothing is left to do; without them (the commit was refused, the membership lost),
+    /// whatever the sink holds of these partitions past the last commit is written again by
+    /// their next reader, so the sink must drop it (and forget anything it buffers of them).
+    fn revoke(&mut self, partitions: &[i32]) -> Result<(), Error> {
+        let _ = partitions;
+        Ok(())
+    }
+
+    /// At start and before each newly assigned set of partitions is read (then `resume`):
+    /// `owned` are the partitions this instance reads now, `committed` the group's committed
+    /// offsets of every partition of the topic that has one. A sink whose output can outlive
+    /// a crash settles it here: what a killed earlier run (or another instance sharing its
+    /// output) wrote past the committed offsets is kept only where no one else may write it.
+    /// Sinks whose own durable offsets are the truth (a database) have nothing to do.
+    fn reconcile<'a>(
+        &'a mut self,
+        owned: &'a [i32],
+        committed: &'a BTreeMap<i32, i64>,
+    ) -> SinkFuture<'a, ()> {
+        let _ = (owned, committed);
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// Why a sink failed.
@@ -124,6 +150,17 @@ pub(crate) enum Error {
         what: String,
         #[source]
         source: std::io::Error,
+    },
+    /// Another running consumer writes this directory under the same instance id.
+    #[error("the output directory {} is being written by another running consumer with instance id {slot:?}", dir.display())]
+    SlotBusy { dir: PathBuf, slot: String },
+    /// The directory holds unfinished output of this instance id for another group or topic.
+    #[error("the output directory {} holds unfinished output of instance id {slot:?} for group {group:?} and topic {topic:?}; only a consumer of that group and topic can finish it", dir.display())]
+    Foreign {
+        dir: PathBuf,
+        slot: String,
+        group: String,
+        topic: String,
     },
 }
 
@@ -136,6 +173,9 @@ impl Error {
 
 impl Classify for Error {
     fn kind(&self) -> ErrorKind {
-        ErrorKind::Runtime
+        match self {
+            Error::Io { .. } => ErrorKind::Runtime,
+            Error::SlotBusy { .. } | Error::Foreign { .. } => ErrorKind::Usage,
+        }
     }
 }
