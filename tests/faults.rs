@@ -647,7 +647,9 @@ async fn a_10_mb_line_and_invalid_utf8() {
 }
 
 /// 5. The consumer is SIGKILLed at random points, repeatedly, while the producer is still
-///    streaming into the topic: the output holds every tweet exactly once.
+///    streaming into the topic: the output holds every tweet exactly once. (One process,
+///    `--assign all`: a SIGKILLed group member stays in the group until its session times
+///    out; tests/group.rs kills and restarts group members.)
 #[tokio::test(flavor = "multi_thread")]
 async fn consumer_killed_repeatedly_while_the_producer_streams() {
     let n = 6_000;
@@ -668,6 +670,8 @@ async fn consumer_killed_repeatedly_while_the_producer_streams() {
         &topic,
         "--group",
         &topic,
+        "--assign",
+        "all",
         "--output",
         out_dir,
         "--fetch-wait",

@@ -4,6 +4,7 @@
 
 use crate::error::Error;
 use crate::kafka::connection::RequestError;
+use crate::kafka::group::error::{GroupError, LostReason};
 use crate::produce::{spill, state};
 use crate::source;
 use crate::source::jetstream::error::JetstreamError;
@@ -35,6 +36,21 @@ pub fn advice(e: &Error) -> Option<String> {
         return Some(
             "give --spill-dir a writable directory (the state file is kept there)".to_string(),
         );
+    }
+    if let Some(e) = e.find::<crate::sink::Error>() {
+        return match e {
+            crate::sink::Error::SlotBusy { .. } => Some(
+                "give each running consumer its own --instance-id (or its own --output)".into(),
+            ),
+            crate::sink::Error::Foreign { .. } => Some(
+                "use another --output, or finish that output with the --group and --topic it names"
+                    .into(),
+            ),
+            crate::sink::Error::Io { .. } => None,
+        };
+    }
+    if let Some(e) = e.find::<GroupError>() {
+        return group(e);
     }
     if let Some(source::Error::Status { status, v2, .. }) = e.find::<source::Error>() {
         return twitter_status(*status, *v2).map(str::to_string);
@@ -82,6 +98,20 @@ fn kafka(e: &crate::kafka::Error) -> Option<String> {
     }
     hints.dedup();
     Some(hints.join("; "))
+}
+
+/// What to change after the group refused this member for good.
+fn group(e: &GroupError) -> Option<String> {
+    match e {
+        GroupError::MembershipLost {
+            reason: LostReason::Fenced,
+            ..
+        } => Some("another instance runs with the same --instance-id: give each its own".into()),
+        GroupError::Usage(_) => Some(
+            "check --group, --assignor, --session-timeout, --heartbeat-interval, --max-poll-interval and --instance-id".into(),
+        ),
+        _ => None,
+    }
 }
 
 /// What to check after a status of the Twitter stream that retrying cannot fix.

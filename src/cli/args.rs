@@ -61,12 +61,18 @@ pub enum Command {
     Produce(Box<ProduceArgs>),
 
     /// Read the raw tweets from Kafka at our own pace, enrich them (text, entities, language,
-    /// sentiment) and write JSON lines, exactly once across crashes and restarts.
+    /// sentiment) and write JSON lines, exactly once across crashes, restarts and instances.
     ///
-    /// Output is made durable first and the group's offsets are committed after, in Kafka
-    /// itself (as a simple consumer, so kcat and kafka-consumer-groups see position and lag).
-    /// On start, anything written past the committed offsets is reconciled, so every record
-    /// appears exactly once in the output.
+    /// Instances started with the same --group split the topic's partitions between them
+    /// (Kafka's consumer-group protocol, which librdkafka consumers of the group take part in
+    /// too); when one stops or dies, the others take its partitions over. Output is made
+    /// durable first and the group's offsets are committed after, in Kafka itself, so
+    /// kafka-consumer-groups, kcat and `tweetpipe group describe` see position and lag.
+    /// What a killed instance wrote past its last commit is reconciled before anyone goes on,
+    /// so the finished files of all instances together hold every record exactly once.
+    ///
+    /// Instances may share an --output directory (on one machine): each one's files carry its
+    /// own name (the --instance-id, else host name and a random suffix).
     Consume(Box<ConsumeArgs>),
 
     /// Create or describe the topic (partitions, replication factor, retention).
@@ -106,12 +112,68 @@ pub struct ConsumeArgs {
     #[command(flatten)]
     pub kafka: KafkaArgs,
 
-    /// Consumer group whose committed offsets record our position.
-    #[arg(long, default_value = "tweetpipe", env = "TWEETPIPE_GROUP")]
+    /// Consumer group. Its instances split the topic's partitions between them, and its
+    /// committed offsets (in Kafka) record the position.
+    #[arg(
+        long,
+        default_value = "tweetpipe",
+        env = "TWEETPIPE_GROUP",
+        help_heading = "Consumer group"
+    )]
     pub group: String,
 
-    /// Where to start: `committed` (the group's offsets, else earliest), `earliest`, `latest`,
-    /// or an RFC 3339 time (the first record at or after it).
+    /// `all`: read every partition, without joining the group: one process that commits as a
+    /// simple consumer (tweetpipe's only mode before group membership). Run one such process
+    /// per group at most; Kafka refuses its commits while the group has members.
+    #[arg(long, value_name = "all", value_parser = ["all"], help_heading = "Consumer group",
+          conflicts_with_all = ["assignor", "session_timeout", "heartbeat_interval", "max_poll_interval", "instance_id"])]
+    pub assign: Option<String>,
+
+    /// The partition assignors this instance offers, in order of preference: range,
+    /// roundrobin, or both. The group uses the first one every member offers, so give every
+    /// instance the same list (librdkafka's default is range,roundrobin too).
+    #[arg(
+        long,
+        default_value = "range,roundrobin",
+        value_name = "LIST",
+        help_heading = "Consumer group"
+    )]
+    pub assignor: String,
+
+    /// How long the group waits for a silent instance (a crash, a frozen VM, a cut network)
+    /// before giving its partitions to the others (session.timeout.ms). Shorter takes over
+    /// sooner; too short, and a loaded machine loses members for nothing. The broker bounds
+    /// it (Kafka: 6s to 30m by default).
+    #[arg(long, default_value = "45s", value_parser = parse_duration, value_name = "DURATION", help_heading = "Consumer group")]
+    pub session_timeout: Duration,
+
+    /// How often the instance tells the group it is alive (heartbeat.interval.ms), on a
+    /// connection of its own; keep it at most a third of --session-timeout.
+    #[arg(long, default_value = "3s", value_parser = parse_duration, value_name = "DURATION", help_heading = "Consumer group")]
+    pub heartbeat_interval: Duration,
+
+    /// An instance whose writing makes no progress for this long (a hung disk, say) leaves
+    /// the group by itself, so that the others take its partitions instead of waiting behind
+    /// its heartbeats (max.poll.interval.ms). Also how long a rebalance waits for members.
+    #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION", help_heading = "Consumer group")]
+    pub max_poll_interval: Duration,
+
+    /// Static membership (group.instance.id): an instance restarted under the same id within
+    /// --session-timeout gets its partitions back without a rebalance, and a clean stop does
+    /// not leave the group. Unique per instance; its output files carry it.
+    #[arg(
+        long,
+        env = "TWEETPIPE_INSTANCE_ID",
+        value_name = "ID",
+        help_heading = "Consumer group"
+    )]
+    pub instance_id: Option<String>,
+
+    /// Where to start a partition the group has no committed offset for: `committed`
+    /// (meaning: earliest), `earliest`, `latest`, or an RFC 3339 time (the first record at or
+    /// after it). A partition with a committed offset always goes on from there; to read
+    /// again, use a new --group. With --assign all, anything but `committed` re-reads every
+    /// partition from there.
     #[arg(
         long,
         default_value = "committed",

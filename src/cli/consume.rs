@@ -1,4 +1,7 @@
-//! `consume`'s flags into [`consume::Config`], checked before anything connects.
+//! `consume`'s flags into [`consume::Config`], checked before anything connects: the group's
+//! settings into a [`MemberConfig`] (or none, for `--assign all`).
+
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
@@ -8,6 +11,9 @@ use crate::consume::start::StartFrom;
 use crate::consume::writer::Limits;
 use crate::consume::{self, Output};
 use crate::error::{Error, Result};
+use crate::kafka::group::assignor::Assignor;
+use crate::kafka::group::membership::MemberConfig;
+use crate::kafka::Cluster;
 
 pub(crate) fn config(args: &ConsumeArgs) -> Result<consume::Config> {
     let cluster = super::kafka::cluster(&args.kafka)?;
@@ -32,10 +38,15 @@ pub(crate) fn config(args: &ConsumeArgs) -> Result<consume::Config> {
             rotate_bytes: args.rotate_bytes,
         }
     };
+    let member = match args.assign.as_deref() {
+        Some(_) => None, // clap allows only `all`
+        None => Some(member_config(args, &cluster, &topic)?),
+    };
     Ok(consume::Config {
         cluster,
         topic,
         group: args.group.clone(),
+        member,
         from: start_from(&args.from)?,
         output,
         limits: Limits {
@@ -48,6 +59,51 @@ pub(crate) fn config(args: &ConsumeArgs) -> Result<consume::Config> {
         summary_file: args.summary_file.clone(),
         metrics_addr: super::metrics::addr(args.metrics_addr.as_deref())?,
     })
+}
+
+/// The group flags, checked as Kafka would check them (so that a mistake is a usage error
+/// naming the flag now, not a broker's refusal later).
+fn member_config(args: &ConsumeArgs, cluster: &Cluster, topic: &str) -> Result<MemberConfig> {
+    let assignors = Assignor::parse_list(&args.assignor)
+        .map_err(|e| Error::usage(format!("--assignor: {e}")))?;
+    for (flag, d) in [
+        ("--session-timeout", args.session_timeout),
+        ("--heartbeat-interval", args.heartbeat_interval),
+        ("--max-poll-interval", args.max_poll_interval),
+    ] {
+        check(
+            d >= Duration::from_millis(1) && d.as_millis() <= i32::MAX as u128,
+            &format!("{flag} must be between 1ms and 24 days (Kafka takes milliseconds as a 32-bit number)"),
+        )?;
+    }
+    check(
+        args.heartbeat_interval < args.session_timeout,
+        &format!(
+            "--heartbeat-interval ({:?}) must be shorter than --session-timeout ({:?}); Kafka advises a third of it at most",
+            args.heartbeat_interval, args.session_timeout
+        ),
+    )?;
+    if let Some(id) = &args.instance_id {
+        let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        check(
+            !id.is_empty() && id.len() <= 249 && id.chars().all(legal) && id != "." && id != "..",
+            &format!("--instance-id {id:?}: give 1-249 characters from a-z, A-Z, 0-9, '.', '_', '-', unique per instance"),
+        )?;
+    }
+    let mut m = MemberConfig::new(
+        cluster.brokers.clone(),
+        cluster.security.clone(),
+        &args.group,
+        vec![topic.to_string()],
+        cluster.timeout,
+    );
+    m.assignors = assignors;
+    m.session_timeout = args.session_timeout;
+    m.heartbeat_interval = args.heartbeat_interval;
+    m.max_poll_interval = args.max_poll_interval;
+    m.instance_id = args.instance_id.clone();
+    m.validate()?;
+    Ok(m)
 }
 
 /// `--from`.

@@ -1,33 +1,39 @@
-//! `tweetpipe consume`: Kafka → parse → enrich → sink, exactly once across crashes.
+//! `tweetpipe consume`: Kafka → parse → enrich → sink, exactly once across crashes and across
+//! the instances of a consumer group.
 //!
-//! One task per partition fetches ahead and has each fetch enriched and encoded for the sink
-//! while it fetches the next ([`fetch`]); the [`writer`] puts the records into the sink in
-//! each partition's offset order, and every commit interval makes the output durable and only
-//! then commits the next offsets to the group in Kafka. On start, the sink says what it
-//! already holds past the committed offsets ([`crate::sink::Sink::resume`]), and reading
-//! starts after that ([`start`]), so a kill at any point neither loses nor duplicates a
-//! record. Broker workarounds live in [`quirks`]; the counters and the stats line in
-//! [`stats`].
+//! The instance joins the group ([`member`]) and reads the partitions it is assigned, one
+//! generation after another ([`rebalance`]); or, as a simple consumer, every partition. For
+//! each assignment ([`assignment`]) the sink first settles its output with the group's
+//! offsets and says what it already holds ([`crate::sink::Sink::reconcile`],
+//! [`crate::sink::Sink::resume`]), reading starts after that ([`start`]), and one task per
+//! partition fetches ahead and has each fetch enriched and encoded for the sink while it
+//! fetches the next ([`fetch`]). The [`writer`] puts the records into the sink in each
+//! partition's offset order, and every commit interval makes the output durable and only then
+//! commits the next offsets to the group, with its generation. So a kill at any point, or a
+//! rebalance, neither loses nor duplicates a record. Broker workarounds live in [`quirks`];
+//! the counters, the stats line and the summary in [`stats`].
 
+pub(crate) mod assignment;
 pub(crate) mod fetch;
+pub(crate) mod member;
 pub(crate) mod quirks;
+pub(crate) mod rebalance;
 pub(crate) mod start;
 pub(crate) mod stats;
 pub(crate) mod writer;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
-
-use self::fetch::{FetchLimits, Fetched, Partition};
+use self::assignment::Topic;
+use self::member::Member;
+use self::rebalance::Consumer;
 use self::start::StartFrom;
 use self::writer::{Limits, Writer};
-use crate::enrich::Enricher;
 use crate::error::{Error, Result};
+use crate::kafka::group::membership::{GroupMember, MemberConfig};
 use crate::kafka::group::OffsetStore;
-use crate::kafka::{self, Cluster};
+use crate::kafka::Cluster;
 use crate::shutdown::Shutdown;
 use crate::sink::files::{DirSink, Identity};
 use crate::sink::stdout::StdoutSink;
@@ -39,6 +45,8 @@ pub(crate) struct Config {
     pub(crate) topic: String,
     /// The consumer group whose committed offsets record our position.
     pub(crate) group: String,
+    /// Membership of the group; `None`: a simple consumer of every partition.
+    pub(crate) member: Option<MemberConfig>,
     pub(crate) from: StartFrom,
     pub(crate) output: Output,
     pub(crate) limits: Limits,
@@ -58,12 +66,15 @@ pub(crate) enum Output {
 }
 
 impl Output {
-    fn open(&self, who: &Identity) -> Result<Box<dyn Sink>> {
+    /// The sink, and the slot its files carry (file output only).
+    fn open(&self, who: &Identity) -> Result<(Box<dyn Sink>, Option<String>)> {
         Ok(match self {
             Output::Dir { path, rotate_bytes } => {
-                Box::new(DirSink::open(path, *rotate_bytes, who)?)
+                let sink = DirSink::open(path, *rotate_bytes, who)?;
+                let slot = sink.slot().to_string();
+                (Box::new(sink), Some(slot))
             }
-            Output::Stdout => Box::new(StdoutSink::new()),
+            Output::Stdout => (Box::new(StdoutSink::new()), None),
         })
     }
 }
@@ -82,86 +93,49 @@ pub(crate) async fn run(cfg: Config) -> Result<()> {
     };
     let shutdown = Shutdown::new();
     shutdown.listen_for_signals();
-    let client = kafka::client::connect(&cfg.cluster).await?;
-    let Some(count) = partition_count(&cfg.cluster, &cfg.topic).await? else {
-        return Err(kafka::Error::UnknownTopic {
-            topic: cfg.topic.clone(),
-            brokers: cfg.cluster.brokers_text(),
-        }
-        .into());
-    };
-    let ids: Vec<i32> = (0..count).collect();
-    let clients = kafka::client::partition_clients(&client, &cfg.topic, &ids, timeout).await?;
-    let clients: Vec<(i32, _)> = ids.iter().copied().zip(clients).collect();
-    let mut store = OffsetStore::connect(&cfg.cluster, &cfg.group).await?;
-
-    // Output first: what a previous run wrote decides where we start.
     let who = Identity {
         group: cfg.group.clone(),
         topic: cfg.topic.clone(),
-        instance_id: None,
+        instance_id: cfg.member.as_ref().and_then(|m| m.instance_id.clone()),
     };
-    let mut sink = cfg.output.open(&who)?;
-    let committed = store.fetch(&cfg.topic, &ids).await?;
-    sink.reconcile(&ids, &committed).await?;
-    let resumed = sink.resume(&ids).await?;
-    let next = start::resolve(&clients, &cfg.from, &committed, &resumed, timeout).await?;
-    tracing::info!(topic = %cfg.topic, group = %cfg.group, start = ?next, "consuming");
-    let encoder = sink.encoder();
-    let mut writer = Writer::new(sink, store, cfg.topic.clone(), next);
+    // The output first: a directory another process holds is refused before joining.
+    let (sink, slot) = cfg.output.open(&who)?;
+    let topic = Topic::connect(&cfg.cluster, &cfg.topic, cfg.fetch_wait, sink.encoder()).await?;
+    let member = match &cfg.member {
+        Some(m) => Member::Group(Box::new(GroupMember::new(m.clone())?)),
+        None => Member::Simple {
+            store: Box::new(OffsetStore::connect(&cfg.cluster, &cfg.group).await?),
+            partitions: topic.partitions(),
+        },
+    };
+    let membership = stats::Membership {
+        group: cfg.group.clone(),
+        member: member.is_group(),
+        output_slot: slot,
+        ..Default::default()
+    };
+    let mut writer = Writer::new(sink, cfg.topic.clone(), member.progress());
     let _server = live.map(|(live, server)| {
-        live.assigned(&writer.next);
         writer.live = Some(live);
         server
     });
-    // Make the reconciled position the committed one: then what the sink recovered is
-    // complete.
-    writer.durable_commit().await?;
-
-    let (tx, mut rx) = mpsc::channel::<Fetched>(clients.len() + 2);
-    let enricher = Arc::new(Enricher::new());
-    let limits = FetchLimits {
-        wait: cfg.fetch_wait,
-        timeout,
-        bytes: fetch::fetch_max_bytes(clients.len()),
+    let mut consumer = Consumer {
+        writer,
+        member,
+        topic,
+        from: cfg.from,
+        limits: cfg.limits,
+        membership,
+        started,
+        summary_file: cfg.summary_file,
+        handover: cfg
+            .member
+            .as_ref()
+            .map(|m| quirks::handover_wait(m.heartbeat_interval)),
     };
-    let fetchers: Vec<_> = clients
-        .iter()
-        .map(|(p, pc)| {
-            let partition = Partition {
-                client: pc.clone(),
-                id: *p,
-                limits,
-                enricher: enricher.clone(),
-                encoder: encoder.clone(),
-            };
-            tokio::spawn(fetch::run(partition, writer.next[p], tx.clone()))
-        })
-        .collect();
-    drop(tx);
-    let ended = writer.run(&mut rx, &cfg.limits, &shutdown).await;
-    for f in fetchers {
-        f.abort();
-    }
-    let fatal = ended?;
-    // Clean stop: durable, committed, files finalized.
-    writer.durable_commit().await?;
-    writer.sink.close().await?;
-    let summary = stats::Summary::new(&writer.totals, &writer.next, started.elapsed());
-    summary.log();
-    if let Some(path) = &cfg.summary_file {
-        crate::logging::write_summary(path, &summary)?;
-    }
-    match fatal {
-        Some(e) => Err(Error::runtime(e)),
+    let ran = consumer.run(&shutdown).await;
+    match consumer.finish(ran).await? {
+        Some(fatal) => Err(Error::runtime(fatal)),
         None => Ok(()),
     }
-}
-
-/// The topic's partition count; `None` when it does not exist.
-async fn partition_count(cluster: &Cluster, topic: &str) -> Result<Option<i32>> {
-    let mut conn =
-        kafka::connection::connect_any(&cluster.brokers, cluster.timeout, &cluster.security)
-            .await?;
-    Ok(kafka::topic::partition_count(&mut conn, topic).await?)
 }

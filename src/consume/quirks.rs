@@ -9,6 +9,14 @@
 //!   that is catching up asks for no wait at all (see `fetch.rs`).
 //! - tansu's ListOffsets "latest" can lag behind the true end; the end is taken from a
 //!   fetch's high watermark instead ([`high_watermark`]).
+//! - tansu completes a group's generation as soon as one member rejoins, without waiting for
+//!   the others (Kafka waits for every member, up to the rebalance timeout): a member can be
+//!   handed a partition that another member still reads, until that one's next heartbeat
+//!   tells it to revoke and it commits. Reading a gained partition from the group's offsets
+//!   at once would start before that last commit, and both would write the records in
+//!   between. So a member that gains partitions, and is not alone in the group, waits
+//!   [`handover_wait`] before reading them. On Kafka the wait is not needed, and costs that
+//!   much per rebalance that moves partitions.
 //! - rskafka reports a record batch compressed with a codec it was built without (we link no C
 //!   codecs: lz4 and zstd) as a request error whose innermost cause, a malformed-read error of
 //!   a type rskafka keeps private, names the codec in its message. The public variant is
@@ -47,6 +55,13 @@ pub(crate) async fn fetch_inside_batch(
         back *= 2;
     }
     None
+}
+
+/// How long a member waits before reading partitions it gained in a rebalance: time for the
+/// previous owner's next heartbeat, and a second for it to make its output durable and
+/// commit.
+pub(crate) fn handover_wait(heartbeat_interval: Duration) -> Duration {
+    heartbeat_interval + Duration::from_secs(1)
 }
 
 /// The codec of a record batch rskafka could not decompress, if that is what `e` is.

@@ -109,14 +109,18 @@ impl Totals {
     }
 }
 
+/// Where the consumer stands when a stats line is written.
+pub(crate) struct At<'a> {
+    pub(crate) totals: &'a Totals,
+    /// The partitions of the current assignment, each with its next offset.
+    pub(crate) next: &'a BTreeMap<i32, i64>,
+    pub(crate) high: &'a BTreeMap<i32, i64>,
+    pub(crate) generation: Option<i32>,
+}
+
 /// The stats line of one window.
-pub(crate) fn log(
-    w: &Window,
-    elapsed: Duration,
-    totals: &Totals,
-    next: &BTreeMap<i32, i64>,
-    high: &BTreeMap<i32, i64>,
-) {
+pub(crate) fn log(w: &Window, elapsed: Duration, at: &At<'_>) {
+    let (totals, next, high) = (at.totals, at.next, at.high);
     let secs = elapsed.as_secs_f64().max(1e-9);
     let lag: Vec<String> = next
         .iter()
@@ -144,6 +148,8 @@ pub(crate) fn log(
     tracing::info!(
         target: "stats",
         tweets_per_s = tenths(w.tweets as f64 / secs),
+        partitions = partition_list(next.keys()),
+        generation = at.generation.unwrap_or(-1),
         lag = lag.join(" "),
         langs = langs.join(", "),
         sentiment_mean = (mean * 1000.0).round() / 1000.0,
@@ -155,9 +161,69 @@ pub(crate) fn log(
     );
 }
 
-/// What a `consume` run did, for the summary line and `--summary-file`.
+/// `0,3,5`.
+fn partition_list<'a>(ps: impl Iterator<Item = &'a i32>) -> String {
+    ps.map(i32::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// One change of assignment: the first join, and each rebalance after it.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Rebalance {
+    /// The new generation (`None` for a simple consumer).
+    pub(crate) generation: Option<i32>,
+    /// What ended the previous generation: `start`, `revoked` (a rebalance; output committed
+    /// first) or `lost` (the membership ended; nothing committed).
+    pub(crate) cause: String,
+    /// The partitions owned from then on.
+    pub(crate) assigned: Vec<i32>,
+    /// The partitions owned before and not after.
+    pub(crate) revoked: Vec<i32>,
+    /// From the end of the previous generation (or the start of the run) until the new
+    /// assignment was being read: revocation, commit, join, reconciliation, start offsets.
+    pub(crate) took_ms: u64,
+    /// The join alone (JoinGroup and SyncGroup, with their retries).
+    pub(crate) join_ms: u64,
+    pub(crate) leader: bool,
+    /// When the new assignment began to be read (Unix time, ms).
+    pub(crate) at_ms: i64,
+}
+
+impl Rebalance {
+    pub(crate) fn log(&self) {
+        tracing::info!(
+            generation = self.generation.unwrap_or(-1),
+            cause = %self.cause,
+            assigned = partition_list(self.assigned.iter()),
+            revoked = partition_list(self.revoked.iter()),
+            took_ms = self.took_ms,
+            join_ms = self.join_ms,
+            leader = self.leader,
+            "assignment"
+        );
+    }
+}
+
+/// This instance in its group, for the summary.
+#[derive(Debug, Clone, Default, Serialize)]
+pub(crate) struct Membership {
+    pub(crate) group: String,
+    /// A member of the group (`false`: a simple consumer of every partition).
+    pub(crate) member: bool,
+    pub(crate) member_id: String,
+    pub(crate) generation: Option<i32>,
+    /// The partitions owned last (in the final summary: when the run stopped).
+    pub(crate) partitions: Vec<i32>,
+    pub(crate) rebalances: Vec<Rebalance>,
+    /// The name this instance's output files carry (file output only).
+    pub(crate) output_slot: Option<String>,
+}
+
+/// What a `consume` run did, for the summary line and `--summary-file` (which is also
+/// written at every assignment while the run goes on, with `state` "running").
 #[derive(Debug, Serialize)]
 pub(crate) struct Summary {
+    /// `running` or `stopped`.
+    pub(crate) state: &'static str,
     pub(crate) written: u64,
     pub(crate) tweets: u64,
     pub(crate) controls: u64,
@@ -166,12 +232,20 @@ pub(crate) struct Summary {
     pub(crate) next: BTreeMap<i32, i64>,
     pub(crate) seconds: f64,
     pub(crate) records_per_s: f64,
+    #[serde(flatten)]
+    pub(crate) membership: Membership,
 }
 
 impl Summary {
-    pub(crate) fn new(totals: &Totals, next: &BTreeMap<i32, i64>, elapsed: Duration) -> Self {
+    pub(crate) fn new(
+        totals: &Totals,
+        next: &BTreeMap<i32, i64>,
+        elapsed: Duration,
+        membership: &Membership,
+    ) -> Self {
         let secs = elapsed.as_secs_f64().max(1e-9);
         Summary {
+            state: "stopped",
             written: totals.written,
             tweets: totals.tweets,
             controls: totals.controls,
@@ -179,6 +253,7 @@ impl Summary {
             next: next.clone(),
             seconds: (secs * 100.0).round() / 100.0,
             records_per_s: (totals.written as f64 / secs).round(),
+            membership: membership.clone(),
         }
     }
 
@@ -192,6 +267,8 @@ impl Summary {
             next = ?self.next,
             seconds = self.seconds,
             records_per_s = self.records_per_s,
+            partitions = partition_list(self.membership.partitions.iter()),
+            rebalances = self.membership.rebalances.len(),
             "summary"
         );
     }
@@ -286,7 +363,6 @@ impl Live {
     }
 
     /// Partitions taken away (group membership), and counted as a rebalance.
-    #[allow(dead_code)] // Called by group membership (issue 15) once it lands.
     pub(crate) fn revoked(&self, partitions: &[i32]) {
         self.handles.partitions.revoke(partitions);
         self.handles.counters.rebalances.fetch_add(1, Relaxed);

@@ -3,10 +3,6 @@
 //! leave), the consumer protocol's encodings ([`protocol`]), the assignors ([`assignor`]), and
 //! what operators read about a group ([`inspect`]).
 
-// Used by `consume --group` and `tweetpipe group` once they are wired to it (issue 15,
-// second part); until then only the tests use parts of it.
-#![allow(dead_code)]
-
 pub(crate) mod assignor;
 pub(crate) mod cluster;
 pub(crate) mod error;
