@@ -86,7 +86,9 @@ fn man_page_lists_the_commands_and_each_command_has_its_own() {
     let consume = stdout_ok(&["man", "consume"]);
     assert!(consume.contains(".TH tweetpipe-consume 1"));
     assert!(consume.contains("idle\\-exit"));
+    assert!(consume.contains("session\\-timeout") && consume.contains("instance\\-id"));
     assert!(stdout_ok(&["man", "topic", "create"]).contains(".TH tweetpipe-topic-create 1"));
+    assert!(stdout_ok(&["man", "group", "describe"]).contains(".TH tweetpipe-group-describe 1"));
 
     let out = tweetpipe(&["man", "nonsense"]);
     assert_eq!(out.status.code(), Some(2));

@@ -79,6 +79,11 @@ pub enum Command {
     #[command(subcommand)]
     Topic(TopicCommand),
 
+    /// List consumer groups, or describe one: its members, their partitions, committed
+    /// offsets and lag.
+    #[command(subcommand)]
+    Group(GroupCommand),
+
     /// Manage the API v2 filtered stream's rules on Twitter (list, add, delete, sync from a
     /// file). The bearer token comes from TWITTER_BEARER_TOKEN or --env-file.
     ///
@@ -220,6 +225,36 @@ pub struct ConsumeArgs {
     /// always waits this long).
     #[arg(long, default_value = "500ms", value_parser = parse_duration, value_name = "DURATION")]
     pub fetch_wait: Duration,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// Every consumer group of the cluster, with its state.
+    List(GroupListArgs),
+    /// One group: its state and assignor, its members and their partitions, and for every
+    /// partition the committed offset, the end of the log and the lag.
+    Describe(GroupDescribeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GroupListArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// One JSON object on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GroupDescribeArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// The group to describe.
+    #[arg(long, default_value = "tweetpipe", env = "TWEETPIPE_GROUP")]
+    pub group: String,
+    /// One JSON object on stdout instead of the tables (for scripts and monitoring).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

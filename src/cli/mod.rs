@@ -1,6 +1,7 @@
 //! The command line: clap's definitions ([`args`]), then, per command, the checks that turn
 //! flags into the configuration the library takes ([`produce`], [`jetstream`], [`consume`],
-//! [`kafka`], [`credentials`]) and the administrative commands' output ([`topic`], [`rules`], [`help`]).
+//! [`kafka`], [`credentials`]) and the administrative commands' output ([`topic`], [`group`],
+//! [`rules`], [`help`]).
 //! Nothing below this module knows clap, or names a flag: what a user should change on the
 //! command line after an error is said here ([`advice`]).
 
@@ -8,6 +9,7 @@ mod advice;
 mod args;
 mod consume;
 mod credentials;
+mod group;
 mod help;
 mod jetstream;
 mod kafka;
@@ -52,6 +54,7 @@ pub fn run(cli: Cli) -> Result<()> {
             runtime.block_on(crate::consume::run(cfg))
         }
         Command::Topic(cmd) => runtime.block_on(topic::run(cmd)),
+        Command::Group(cmd) => runtime.block_on(group::run(cmd)),
         Command::Rules(cmd) => runtime.block_on(rules::run(cmd)),
         Command::Completions { .. } | Command::Man { .. } => unreachable!("handled above"),
     };

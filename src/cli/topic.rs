@@ -362,7 +362,7 @@ fn source_name(source: i8) -> &'static str {
 }
 
 /// Left-aligned columns, two spaces apart.
-fn table(out: &mut String, rows: &[Vec<String>]) {
+pub(super) fn table(out: &mut String, rows: &[Vec<String>]) {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
         .map(|i| {
