@@ -252,6 +252,37 @@ async fn redpanda_every_tweet_once() {
     produce_and_consume(&brokers, 1).await;
 }
 
+// Consumer groups: what tansu 0.6.0 cannot show (docs/consumer-groups.md). Scenarios in
+// tests/support/group.rs; tests/group.rs runs the rest of them on tansu.
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs Docker (apache/kafka image); see docs/testing.md"]
+async fn apache_kafka_member_restarted_at_once_after_sigkill() {
+    let (_nodes, brokers) = kafka_cluster().await;
+    support::group::restart_at_once_after_sigkill(&brokers, 3).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs Docker (apache/kafka image); see docs/testing.md"]
+async fn apache_kafka_fences_a_frozen_member() {
+    let (_nodes, brokers) = kafka_cluster().await;
+    support::group::frozen_member_is_fenced(&brokers, 3).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs Docker (redpanda image); see docs/testing.md"]
+async fn redpanda_member_restarted_at_once_after_sigkill() {
+    let (_node, brokers) = redpanda().await;
+    support::group::restart_at_once_after_sigkill(&brokers, 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs Docker (redpanda image); see docs/testing.md"]
+async fn redpanda_fences_a_frozen_member() {
+    let (_node, brokers) = redpanda().await;
+    support::group::frozen_member_is_fenced(&brokers, 1).await;
+}
+
 /// `${VAR:-default}` → `default`, as docker compose expands it when VAR is unset.
 fn compose_defaults(s: &str) -> String {
     let mut out = String::new();

@@ -7,6 +7,7 @@
 //! (the same script), so `cargo nextest run` alone works too.
 #![allow(dead_code)]
 
+pub mod group;
 pub mod jetstream;
 mod shared;
 pub mod twitter;
