@@ -122,6 +122,17 @@ impl Member {
         })
     }
 
+    /// Whether partitions gained in a rebalance may still be read by their previous owner
+    /// when the join completes: not on a coordinator that refuses old generations (it
+    /// completes a rebalance only once every member rejoined, i.e. gave its partitions up),
+    /// but on tansu (see [`super::quirks::handover_wait`]), or when it cannot tell.
+    pub(crate) async fn handover_unsafe(&mut self) -> bool {
+        match self {
+            Member::Group(m) => m.checks_generations().await != Some(true),
+            Member::Simple { .. } => false,
+        }
+    }
+
     /// The max-poll guard's input: fed every time the consumer goes round.
     pub(crate) fn progress(&self) -> Option<Progress> {
         match self {

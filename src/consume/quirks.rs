@@ -15,8 +15,9 @@
 //!   tells it to revoke and it commits. Reading a gained partition from the group's offsets
 //!   at once would start before that last commit, and both would write the records in
 //!   between. So a member that gains partitions, and is not alone in the group, waits
-//!   [`handover_wait`] before reading them. On Kafka the wait is not needed, and costs that
-//!   much per rebalance that moves partitions.
+//!   [`handover_wait`] before reading them, unless the coordinator is seen to refuse a
+//!   heartbeat of an older generation (Kafka and Redpanda do, and they complete a rebalance
+//!   only once every member has rejoined; tansu takes it for a rebalance).
 //! - rskafka reports a record batch compressed with a codec it was built without (we link no C
 //!   codecs: lz4 and zstd) as a request error whose innermost cause, a malformed-read error of
 //!   a type rskafka keeps private, names the codec in its message. The public variant is

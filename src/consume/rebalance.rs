@@ -102,7 +102,7 @@ impl Consumer {
 
     /// Waits until the previous owners of the partitions this join gained have had time to
     /// give them up (see [`super::quirks::handover_wait`]); `false` on a shutdown meanwhile.
-    async fn handed_over(&self, joined: &Joined, shutdown: &Shutdown) -> bool {
+    async fn handed_over(&mut self, joined: &Joined, shutdown: &Shutdown) -> bool {
         let gained: Vec<i32> = joined
             .partitions
             .iter()
@@ -115,6 +115,9 @@ impl Consumer {
         else {
             return true;
         };
+        if !self.member.handover_unsafe().await {
+            return true;
+        }
         tracing::debug!(partitions = ?gained, ?wait, "waiting for the partitions' previous owners to commit");
         tokio::select! {
             _ = tokio::time::sleep(wait) => true,

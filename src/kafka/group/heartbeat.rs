@@ -217,6 +217,38 @@ async fn beat(conn: &mut Option<Connection>, p: &Params) -> Result<i16, String> 
     Ok(resp.error_code)
 }
 
+/// A Heartbeat of `generation` (one that is over) on `conn`: whether the coordinator refuses
+/// it as ILLEGAL_GENERATION (`Some(true)`), or takes it for a rebalance or answers it
+/// (`Some(false)`); `None` for any other answer.
+pub(super) async fn stale_generation_refused(
+    conn: &mut Connection,
+    group: &str,
+    generation: i32,
+    member_id: &str,
+    instance_id: Option<&str>,
+    limit: Duration,
+) -> Result<Option<bool>, String> {
+    let version = conn
+        .version::<HeartbeatRequest>()
+        .map_err(|e| e.to_string())?;
+    let mut req = HeartbeatRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+        .with_generation_id(generation)
+        .with_member_id(StrBytes::from_string(member_id.to_string()));
+    if version >= 3 {
+        req.group_instance_id = instance_id.map(|i| StrBytes::from_string(i.to_string()));
+    }
+    let resp = conn
+        .request_within(&req, limit)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(match ResponseError::try_from_code(resp.error_code) {
+        Some(ResponseError::IllegalGeneration) => Some(true),
+        None | Some(ResponseError::RebalanceInProgress) => Some(false),
+        Some(_) => None,
+    })
+}
+
 /// The heartbeat's own coordinator connection, found again after a failure.
 async fn connected<'a>(
     conn: &'a mut Option<Connection>,

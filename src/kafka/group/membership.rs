@@ -216,6 +216,8 @@ pub(crate) struct GroupMember {
     /// The generation of the last [`Event::Revoke`], until the next join.
     revoked: Option<i32>,
     progress: Progress,
+    /// Whether the coordinator refuses an older generation's requests, once known.
+    checks_generations: Option<bool>,
 }
 
 /// How one join attempt ended without an assignment.
@@ -246,6 +248,7 @@ impl GroupMember {
             ended: None,
             revoked: None,
             progress: Progress::new(),
+            checks_generations: None,
         })
     }
 
@@ -259,6 +262,38 @@ impl GroupMember {
     #[cfg(test)]
     pub(crate) fn generation(&self) -> Option<i32> {
         self.current.as_ref().map(|c| c.generation)
+    }
+
+    /// Whether the coordinator refuses requests of a generation that is over, as Kafka and
+    /// Redpanda do (tansu 0.6.0 answers REBALANCE_IN_PROGRESS to them instead, accepts their
+    /// commits, and completes a generation without waiting for every member to rejoin). Asked
+    /// once, with a Heartbeat of the previous generation, which changes nothing at the
+    /// coordinator; `None` while it cannot tell (the group's first generation, no answer).
+    pub(crate) async fn checks_generations(&mut self) -> Option<bool> {
+        if self.checks_generations.is_some() {
+            return self.checks_generations;
+        }
+        let generation = self.current.as_ref()?.generation;
+        if generation < 1 {
+            return None;
+        }
+        let deadline = Instant::now() + self.config.request_timeout;
+        let mut conn = self.take_coordinator(deadline).await.ok()?;
+        let answer = heartbeat::stale_generation_refused(
+            &mut conn,
+            &self.config.group,
+            generation - 1,
+            &self.member_id,
+            self.config.instance_id.as_deref(),
+            self.config.request_timeout,
+        )
+        .await;
+        if answer.is_ok() {
+            self.coordinator = Some(conn);
+        }
+        self.checks_generations = answer.ok().flatten();
+        tracing::debug!(group = %self.config.group, checks = ?self.checks_generations, "does the coordinator refuse an old generation");
+        self.checks_generations
     }
 
     /// The consumer loop's progress, for the max-poll guard: call `made_progress()` on it

@@ -278,6 +278,28 @@ async fn stale_generation_commits_as_the_broker_treats_them() {
     m.leave().await.unwrap();
 }
 
+/// What a member learns of it: tansu takes a heartbeat of a generation that is over for a
+/// rebalance (Kafka refuses it as ILLEGAL_GENERATION), so consume waits for partitions it
+/// gains (consume/quirks.rs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_generations_heartbeat_tells_whether_the_coordinator_checks_generations() {
+    let (topic, group) = topic_and_group("oldgen", 2).await;
+    let mut a = GroupMember::new(config(&group, &topic)).unwrap();
+    a.join().await.unwrap();
+    assert_eq!(
+        a.checks_generations().await,
+        None,
+        "the group's first generation"
+    );
+    let mut b = drive(GroupMember::new(config(&group, &topic)).unwrap());
+    assert!(matches!(a.next_event().await, Event::Revoke { .. }));
+    let joined = a.rejoin().await.unwrap();
+    assert!(joined.generation >= 1, "{joined:?}");
+    assert_eq!(a.checks_generations().await, Some(false));
+    a.leave().await.unwrap();
+    b.leave().await;
+}
+
 /// The max-poll guard: a consumer that stops making progress leaves the group by itself, and
 /// the other member takes its partitions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
