@@ -230,11 +230,17 @@ async fn sigkill_at_random_points_keeps_the_output_exactly_once() {
     let out = tempfile::tempdir().unwrap();
     let brokers = brokers();
     // A tiny xorshift so the kill points vary run to run but can be reproduced from the seed.
-    let mut seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
+    // TWEETPIPE_TEST_SEED replays a schedule a failed run printed.
+    let mut seed = std::env::var("TWEETPIPE_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        });
     eprintln!("kill schedule seed {seed}");
     let mut rand = move || {
         seed ^= seed << 13;
@@ -301,7 +307,7 @@ async fn sigkill_at_random_points_keeps_the_output_exactly_once() {
             .map(|e| e.unwrap().path())
             .collect();
         names.sort();
-        for p in names {
+        for p in names.into_iter().filter(|p| p.is_file()) {
             let text = std::fs::read_to_string(&p).unwrap();
             for l in text.lines().filter(|l| {
                 dups.iter()
