@@ -249,7 +249,9 @@ async fn sigkill_at_random_points_keeps_the_output_exactly_once() {
         seed
     };
     let mut kills = 0;
-    for _ in 0..8 {
+    // Each run's log, shown when the output is wrong.
+    let logs = tempfile::tempdir().unwrap();
+    for run in 0..8 {
         let mut child = tweetpipe(&[
             "consume",
             "--brokers",
@@ -272,7 +274,7 @@ async fn sigkill_at_random_points_keeps_the_output_exactly_once() {
             "200000",
         ])
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(logs.path().join(format!("run-{run}.log"))).unwrap())
         .spawn()
         .unwrap();
         tokio::time::sleep(Duration::from_millis(150 + rand() % 600)).await;
@@ -302,6 +304,12 @@ async fn sigkill_at_random_points_keeps_the_output_exactly_once() {
     }
     let dups: Vec<_> = count.iter().filter(|(_, c)| **c > 1).take(5).collect();
     if !dups.is_empty() {
+        for run in 0..8 {
+            let log = std::fs::read_to_string(logs.path().join(format!("run-{run}.log")))
+                .unwrap_or_default();
+            eprintln!("--- run {run} (killed) ---\n{log}");
+        }
+        eprintln!("--- the last run ---\n{}", r.stderr);
         let mut names: Vec<_> = std::fs::read_dir(out.path())
             .unwrap()
             .map(|e| e.unwrap().path())

@@ -198,6 +198,15 @@ async fn fetch_loop(p: &Partition, mut offset: i64, jobs: mpsc::Sender<Job>) {
                         .await
                         .unwrap_or(records);
                 }
+                let (records, left_out) = quirks::in_offset_order(records, offset);
+                if left_out > 0 {
+                    tracing::debug!(
+                        partition,
+                        offset,
+                        left_out,
+                        "the fetch answer repeated records; each is handed on once"
+                    );
+                }
                 retry.reset();
                 // Catching up, ask for what is there now; caught up, wait long for news. Kafka
                 // answers at once when data is there anyway, but tansu waits out the full max

@@ -18,6 +18,10 @@
 //!   [`handover_wait`] before reading them, unless the coordinator is seen to refuse a
 //!   heartbeat of an older generation (Kafka and Redpanda do, and they complete a rebalance
 //!   only once every member has rejoined; tansu takes it for a rebalance).
+//! - A fetch answer can carry a record batch more than once (seen on tansu 0.6.0, under load:
+//!   the same five records three times in one answer), and rskafka drops only the records
+//!   before the requested offset. Handing such an answer on would write those records again:
+//!   [`in_offset_order`] keeps each offset once, in increasing order.
 //! - rskafka reports a record batch compressed with a codec it was built without (we link no C
 //!   codecs: lz4 and zstd) as a request error whose innermost cause, a malformed-read error of
 //!   a type rskafka keeps private, names the codec in its message. The public variant is
@@ -56,6 +60,27 @@ pub(crate) async fn fetch_inside_batch(
         back *= 2;
     }
     None
+}
+
+/// The records of a fetch answer from `next` on, each offset once and in increasing order
+/// (see the module documentation), and how many were left out.
+pub(crate) fn in_offset_order(
+    records: Vec<RecordAndOffset>,
+    mut next: i64,
+) -> (Vec<RecordAndOffset>, usize) {
+    let before = records.len();
+    let kept: Vec<RecordAndOffset> = records
+        .into_iter()
+        .filter(|r| {
+            let new = r.offset >= next;
+            if new {
+                next = r.offset + 1;
+            }
+            new
+        })
+        .collect();
+    let left_out = before - kept.len();
+    (kept, left_out)
 }
 
 /// How long a member waits before reading partitions it gained in a rebalance: time for the
@@ -116,4 +141,53 @@ pub(crate) async fn offset_at(
     timeout: Duration,
 ) -> Result<i64, Error> {
     limited("listing offsets", timeout, pc.get_offset(at)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rskafka::record::Record;
+
+    fn at(offsets: &[i64]) -> Vec<RecordAndOffset> {
+        offsets
+            .iter()
+            .map(|&offset| RecordAndOffset {
+                record: Record {
+                    key: None,
+                    value: Some(offset.to_string().into_bytes()),
+                    headers: Default::default(),
+                    timestamp: chrono::DateTime::UNIX_EPOCH,
+                },
+                offset,
+            })
+            .collect()
+    }
+
+    fn offsets(records: &[RecordAndOffset]) -> Vec<i64> {
+        records.iter().map(|r| r.offset).collect()
+    }
+
+    #[test]
+    fn a_batch_repeated_in_one_answer_is_handed_on_once() {
+        // What tansu sent: one batch three times, then the next one.
+        let answer = at(&[
+            9987, 9988, 9989, 9987, 9988, 9989, 9987, 9988, 9989, 9990, 9991,
+        ]);
+        let (kept, left_out) = in_offset_order(answer, 9987);
+        assert_eq!(offsets(&kept), vec![9987, 9988, 9989, 9990, 9991]);
+        assert_eq!(left_out, 6);
+    }
+
+    #[test]
+    fn records_before_the_fetch_offset_and_going_back_are_left_out() {
+        let (kept, left_out) = in_offset_order(at(&[5, 6, 7, 8, 6, 9, 12]), 7);
+        assert_eq!(
+            offsets(&kept),
+            vec![7, 8, 9, 12],
+            "gaps (compaction) stay gaps"
+        );
+        assert_eq!(left_out, 3);
+        let (kept, left_out) = in_offset_order(at(&[]), 3);
+        assert!(kept.is_empty() && left_out == 0);
+    }
 }
