@@ -182,7 +182,7 @@ async fn fetch_loop(p: &Partition, mut offset: i64, jobs: mpsc::Sender<Job>) {
         let got =
             tokio::time::timeout(timeout + wait, pc.fetch_records(offset, 1..bytes, wait_ms)).await;
         let err = match got {
-            Ok(Ok((mut records, high_watermark))) => {
+            Ok(Ok((records, high_watermark))) => {
                 tracing::debug!(
                     partition,
                     offset,
@@ -190,23 +190,7 @@ async fn fetch_loop(p: &Partition, mut offset: i64, jobs: mpsc::Sender<Job>) {
                     high_watermark,
                     "fetched"
                 );
-                let gap = records
-                    .first()
-                    .map_or(high_watermark > offset, |r| r.offset > offset);
-                if gap && offset > 0 {
-                    records = quirks::fetch_inside_batch(pc, offset, bytes, timeout + wait)
-                        .await
-                        .unwrap_or(records);
-                }
-                let (records, left_out) = quirks::in_offset_order(records, offset);
-                if left_out > 0 {
-                    tracing::debug!(
-                        partition,
-                        offset,
-                        left_out,
-                        "the fetch answer repeated records; each is handed on once"
-                    );
-                }
+                let records = settle(p, offset, records, high_watermark).await;
                 retry.reset();
                 // Catching up, ask for what is there now; caught up, wait long for news. Kafka
                 // answers at once when data is there anyway, but tansu waits out the full max
@@ -256,6 +240,35 @@ async fn fetch_loop(p: &Partition, mut offset: i64, jobs: mpsc::Sender<Job>) {
         );
         tokio::time::sleep(wait).await;
     }
+}
+
+/// A fetch answer's records from `offset` on, each once and in order, whatever the broker
+/// sent (see [`quirks`]).
+async fn settle(
+    p: &Partition,
+    offset: i64,
+    mut records: Vec<RecordAndOffset>,
+    high_watermark: i64,
+) -> Vec<RecordAndOffset> {
+    let gap = records
+        .first()
+        .map_or(high_watermark > offset, |r| r.offset > offset);
+    if gap && offset > 0 {
+        let limit = p.limits.timeout + p.limits.wait;
+        records = quirks::fetch_inside_batch(&p.client, offset, p.limits.bytes, limit)
+            .await
+            .unwrap_or(records);
+    }
+    let (records, left_out) = quirks::in_offset_order(records, offset);
+    if left_out > 0 {
+        tracing::debug!(
+            partition = p.id,
+            offset,
+            left_out,
+            "the fetch answer repeated records; each is handed on once"
+        );
+    }
+    records
 }
 
 /// What a failed fetch means for the loop.
