@@ -23,41 +23,7 @@ use crate::source::twitter::stream::{self, StreamConfig};
 pub(crate) fn config(args: &ProduceArgs) -> Result<produce::Config> {
     let cluster = super::kafka::cluster(&args.kafka)?;
     let topic = super::kafka::topic(&args.kafka)?;
-    check(
-        args.batch_bytes >= 1024,
-        "--batch-bytes must be at least 1024",
-    )?;
-    check(
-        args.channel_capacity >= 1,
-        "--channel-capacity must be at least 1",
-    )?;
-    check(
-        args.max_record_bytes >= 1024,
-        "--max-record-bytes must be at least 1024",
-    )?;
-    check(
-        args.channel_bytes >= args.max_record_bytes,
-        "--channel-bytes must be at least --max-record-bytes, or a maximal record could never be queued",
-    )?;
-    check(
-        args.max_records != Some(0),
-        "--max-records must be at least 1",
-    )?;
-    check(
-        args.partitions >= 1,
-        &format!("--partitions must be at least 1, got {}", args.partitions),
-    )?;
-    check(
-        args.replication_factor >= 1,
-        &format!(
-            "--replication-factor must be at least 1, got {}",
-            args.replication_factor
-        ),
-    )?;
-    check(
-        args.spill_max_bytes == 0 || args.spill_segment_bytes >= 4096,
-        "--spill-segment-bytes must be at least 4KiB",
-    )?;
+    check_sizes(args)?;
     let source = source(args)?;
     // Backfill repeats tweets of the live v2 stream: remember what was produced to drop them.
     // A Jetstream resume repeats events: the same dedupe drops them, by their identity.
@@ -109,6 +75,46 @@ pub(crate) fn config(args: &ProduceArgs) -> Result<produce::Config> {
         state_dir: args.spill_dir.clone(),
         budget,
     })
+}
+
+/// The sizes and counts that have a floor.
+fn check_sizes(args: &ProduceArgs) -> Result<()> {
+    check(
+        args.batch_bytes >= 1024,
+        "--batch-bytes must be at least 1024",
+    )?;
+    check(
+        args.channel_capacity >= 1,
+        "--channel-capacity must be at least 1",
+    )?;
+    check(
+        args.max_record_bytes >= 1024,
+        "--max-record-bytes must be at least 1024",
+    )?;
+    check(
+        args.channel_bytes >= args.max_record_bytes,
+        "--channel-bytes must be at least --max-record-bytes, or a maximal record could never be queued",
+    )?;
+    check(
+        args.max_records != Some(0),
+        "--max-records must be at least 1",
+    )?;
+    check(
+        args.partitions >= 1,
+        &format!("--partitions must be at least 1, got {}", args.partitions),
+    )?;
+    check(
+        args.replication_factor >= 1,
+        &format!(
+            "--replication-factor must be at least 1, got {}",
+            args.replication_factor
+        ),
+    )?;
+    check(
+        args.spill_max_bytes == 0 || args.spill_segment_bytes >= 4096,
+        "--spill-segment-bytes must be at least 4KiB",
+    )?;
+    Ok(())
 }
 
 /// The spend guard's limits, for the live Twitter stream.

@@ -196,41 +196,8 @@ fn post(e: &Event<'_>) -> Option<Parsed> {
         )));
     };
     let text: &str = record.text.as_ref().map_or("", |t| &t.0);
-    let (mut hashtags, mut mentions, mut urls) = (Vec::new(), Vec::new(), Vec::new());
-    for facet in &record.facets {
-        for feature in &facet.features {
-            let Some(kind) = &feature.kind else { continue };
-            match kind.0.rsplit_once('#').map_or("", |(_, k)| k) {
-                "tag" => push_nonempty(&mut hashtags, &feature.tag),
-                "link" => push_nonempty(&mut urls, &feature.uri),
-                "mention" => {
-                    let handle = facet.index.as_ref().and_then(|i| mention_in(text, i));
-                    match handle {
-                        Some(h) => mentions.push(h.to_string()),
-                        None => push_nonempty(&mut mentions, &feature.did),
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    let mut quoted_id = None;
-    if let Some(embed) = &record.embed {
-        if let Some(card) = embed.external.as_ref().and_then(|x| x.uri.as_ref()) {
-            if !card.0.is_empty() && !urls.iter().any(|u| *u == card.0) {
-                urls.push(card.0.to_string());
-            }
-        }
-        // app.bsky.embed.record: record.uri; recordWithMedia: record.record.uri.
-        let embedded = embed.record.as_ref().and_then(|r| {
-            r.uri
-                .as_ref()
-                .or_else(|| r.record.as_ref().and_then(|inner| inner.uri.as_ref()))
-        });
-        quoted_id = embedded
-            .filter(|u| u.0.contains("/app.bsky.feed.post/"))
-            .map(|u| u.0.to_string());
-    }
+    let (hashtags, mentions, mut urls) = facets(record, text);
+    let quoted_id = embedded(record, &mut urls);
     let in_reply_to_id = record
         .reply
         .as_ref()
@@ -255,6 +222,47 @@ fn post(e: &Event<'_>) -> Option<Parsed> {
         in_reply_to_id,
         quoted_id,
     })))
+}
+
+/// Hashtags, mentions and links from a post's facets (byte ranges of its text).
+fn facets(record: &PostRecord<'_>, text: &str) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let (mut hashtags, mut mentions, mut urls) = (Vec::new(), Vec::new(), Vec::new());
+    for facet in &record.facets {
+        for feature in &facet.features {
+            let Some(kind) = &feature.kind else { continue };
+            match kind.0.rsplit_once('#').map_or("", |(_, k)| k) {
+                "tag" => push_nonempty(&mut hashtags, &feature.tag),
+                "link" => push_nonempty(&mut urls, &feature.uri),
+                "mention" => {
+                    let handle = facet.index.as_ref().and_then(|i| mention_in(text, i));
+                    match handle {
+                        Some(h) => mentions.push(h.to_string()),
+                        None => push_nonempty(&mut mentions, &feature.did),
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    (hashtags, mentions, urls)
+}
+
+/// The quoted post of an embed, if any; an external card's link joins `urls`.
+fn embedded(record: &PostRecord<'_>, urls: &mut Vec<String>) -> Option<String> {
+    let embed = record.embed.as_ref()?;
+    if let Some(card) = embed.external.as_ref().and_then(|x| x.uri.as_ref()) {
+        if !card.0.is_empty() && !urls.iter().any(|u| *u == card.0) {
+            urls.push(card.0.to_string());
+        }
+    }
+    // app.bsky.embed.record: record.uri; recordWithMedia: record.record.uri.
+    let uri = embed.record.as_ref().and_then(|r| {
+        r.uri
+            .as_ref()
+            .or_else(|| r.record.as_ref().and_then(|inner| inner.uri.as_ref()))
+    });
+    uri.filter(|u| u.0.contains("/app.bsky.feed.post/"))
+        .map(|u| u.0.to_string())
 }
 
 fn push_nonempty(out: &mut Vec<String>, s: &Option<Str<'_>>) {

@@ -407,7 +407,8 @@ fn a_port_in_use_is_a_configuration_error() {
 
 /// The live page in headless Chromium on a phone-sized viewport: it draws the history the
 /// server kept before it was opened, updates every second, and prints the numbers /metrics
-/// has. Saves `target/screenshots/live-page-consume.png`.
+/// has. Saves `target/screenshots/live-page-consume.png`. Long (160 lines): one browser
+/// session, step by step, each step checked before the next, reads best as one story.
 #[test]
 fn the_live_page_draws_and_updates_in_a_real_browser() {
     let (h, c) = consume_metrics();

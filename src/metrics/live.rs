@@ -155,34 +155,38 @@ pub(crate) fn render(metrics: &Metrics, after: Option<u64>) -> String {
         metrics: values,
         window,
         partitions,
-        health: HealthJson {
-            live: report.live(),
-            ready: report.ready(),
-            loops: report
-                .loops
-                .iter()
-                .map(|l| LoopJson {
-                    name: l.name,
-                    age_s: round(l.age_s, 1),
-                    overdue_s: l.overdue_s.map(|o| round(o, 1)),
-                    retired: l.retired,
-                })
-                .collect(),
-            checks: report
-                .checks
-                .iter()
-                .map(|(n, s)| {
-                    let state = match s {
-                        CheckState::Pending => "pending",
-                        CheckState::Ok => "ok",
-                        CheckState::Failing => "failing",
-                    };
-                    (*n, state)
-                })
-                .collect(),
-        },
+        health: health_json(&report),
     };
     serde_json::to_string(&live).expect("serializing to memory")
+}
+
+fn health_json(report: &super::health::Report) -> HealthJson {
+    HealthJson {
+        live: report.live(),
+        ready: report.ready(),
+        loops: report
+            .loops
+            .iter()
+            .map(|l| LoopJson {
+                name: l.name,
+                age_s: round(l.age_s, 1),
+                overdue_s: l.overdue_s.map(|o| round(o, 1)),
+                retired: l.retired,
+            })
+            .collect(),
+        checks: report
+            .checks
+            .iter()
+            .map(|(n, s)| {
+                let state = match s {
+                    CheckState::Pending => "pending",
+                    CheckState::Ok => "ok",
+                    CheckState::Failing => "failing",
+                };
+                (*n, state)
+            })
+            .collect(),
+    }
 }
 
 fn round(v: f64, digits: i32) -> f64 {

@@ -142,14 +142,7 @@ pub(crate) async fn run<O: Output>(
         let (class, fail_over, why) = match ended {
             Ended::Stopped => return Ok(End::Stopped),
             Ended::BadFrame(why) => {
-                if reader.compress {
-                    reader.compress = false;
-                    tracing::warn!(
-                        "a compressed frame from {} could not be decoded ({why}); reconnecting \
-                         from the last good event without compression for the rest of this run",
-                        endpoint.display()
-                    );
-                }
+                reader.without_compression(&endpoint, &why);
                 (ErrorClass::Network, false, format!("bad frame: {why}"))
             }
             Ended::Verdict(Verdict::Refused { status, said }) => {
@@ -160,11 +153,8 @@ pub(crate) async fn run<O: Output>(
                         said,
                     });
                 }
-                (
-                    ErrorClass::Http,
-                    true,
-                    format!("refused ({status}: {said:?})"),
-                )
+                let why = format!("refused ({status}: {said:?})");
+                (ErrorClass::Http, true, why)
             }
             Ended::Verdict(Verdict::Retry {
                 class,
@@ -175,15 +165,7 @@ pub(crate) async fn run<O: Output>(
         if started.elapsed() >= cfg.healthy_after {
             backoff.reset();
         }
-        SourceStats::add(&common.reconnects, 1);
-        SourceStats::add(
-            match class {
-                ErrorClass::Network => &common.reconnects_network,
-                ErrorClass::Http => &common.reconnects_http,
-                ErrorClass::RateLimited => &common.reconnects_rate_limited,
-            },
-            1,
-        );
+        count_reconnect(common, class);
         if fail_over && instances.len() > 1 {
             instances.fail_over();
             JetstreamStats::add(&stats.fail_overs, 1);
@@ -202,6 +184,18 @@ pub(crate) async fn run<O: Output>(
     }
 }
 
+fn count_reconnect(common: &SourceStats, class: ErrorClass) {
+    SourceStats::add(&common.reconnects, 1);
+    SourceStats::add(
+        match class {
+            ErrorClass::Network => &common.reconnects_network,
+            ErrorClass::Http => &common.reconnects_http,
+            ErrorClass::RateLimited => &common.reconnects_rate_limited,
+        },
+        1,
+    );
+}
+
 /// The state that lives across connections.
 struct Reader<'a, O> {
     cfg: &'a JetstreamConfig,
@@ -216,6 +210,18 @@ struct Reader<'a, O> {
 }
 
 impl<O: Output> Reader<'_, O> {
+    /// A compressed frame could not be decoded: the rest of this run asks for plain frames.
+    fn without_compression(&mut self, endpoint: &super::subscribe::Endpoint, why: &str) {
+        if self.compress {
+            self.compress = false;
+            tracing::warn!(
+                "a compressed frame from {} could not be decoded ({why}); reconnecting \
+                 from the last good event without compression for the rest of this run",
+                endpoint.display()
+            );
+        }
+    }
+
     /// One connection, from connecting to its end.
     async fn connection(
         &mut self,
