@@ -1,0 +1,678 @@
+//! `--output postgres://…`: the records in PostgreSQL, exactly once, without trusting
+//! Kafka's commit.
+//!
+//! The encoder ([`copy`]) turns each record into a binary COPY tuple on its partition's task;
+//! [`PgSink::write`] only appends them to per-partition buffers. Each flush is one
+//! transaction: the tuples are COPYed into temporary tables, tweets go on into `tweets` with
+//! `ON CONFLICT (id) DO NOTHING` (so a tweet written twice to the topic is stored once),
+//! control messages into `deletes` (a delete removes its tweet, now and when the tweet comes
+//! again; a scrub_geo strips the location from the user's tweets), unusable records into
+//! `errors`, and the `offsets` table (group, topic, partition → next offset) moves with a
+//! compare-and-set from the value this instance read or last stored. A set that fails means
+//! another consumer stored that partition further since: the whole transaction is rolled
+//! back and the partitions are given up ([`crate::sink::Error::Taken`]), so a stale instance
+//! never moves an offset back nor stores a record twice. On every assignment reading resumes
+//! from these offsets ([`PgSink::resume`]); the Kafka commit that follows a flush is kept
+//! for lag tools only.
+//!
+//! A database that cannot be reached (or that fails in a way that passes: shutting down,
+//! out of connections, a serialization failure) is retried with back-off for as long as it
+//! takes, logged at each attempt; the buffered rows wait, and the writer waiting here stops
+//! fetching, so memory stays bounded. Anything else the server refuses (permissions, a
+//! schema it does not like) ends the run with the server's message. The schema is created
+//! and migrated here ([`schema`]); the connection and its password in [`target`], TLS in
+//! [`tls`].
+
+mod copy;
+mod schema;
+pub(crate) mod target;
+#[cfg(test)]
+mod tests;
+pub(crate) mod tls;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::SinkExt;
+use tokio_postgres::{Client, NoTls, Statement, Transaction};
+
+use self::copy::{Rows, DELETE_COLUMNS, ERROR_COLUMNS, HEADER, TRAILER, TWEET_COLUMNS};
+use self::target::{Host, Target};
+use super::{Encoded, Encoder, Error, Kind, Sink, SinkFuture};
+use crate::backoff::Retry;
+
+/// The buffered rows are flushed at this size whatever `--pg-batch-rows` says, so that a
+/// batch of unusually large records stays within memory.
+const BATCH_BYTES: usize = 64 << 20;
+
+/// Everything the sink needs, checked by the command line.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) target: Target,
+    /// rustls for the connection; `None`: `sslmode=disable`.
+    pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
+    /// The schema holding the tables (created when missing).
+    pub(crate) schema: String,
+    /// A flush as soon as this many records are buffered (besides every commit interval).
+    pub(crate) batch_rows: usize,
+}
+
+impl Config {
+    /// `url` is `--output`; errors are for the user to fix (usage errors).
+    pub(crate) fn new(
+        url: &str,
+        schema: String,
+        batch_rows: usize,
+        ca_file: Option<&Path>,
+    ) -> Result<Config, String> {
+        let target = Target::parse(url, &target::Env::process())?;
+        if ca_file.is_some() && target.sslmode == target::SslMode::Disable {
+            return Err("--pg-ca-file is given but the URL says sslmode=disable; give sslmode=verify-full (or remove --pg-ca-file)".into());
+        }
+        let tls = tls::client_config(target.sslmode, ca_file)?;
+        Ok(Config {
+            target,
+            tls,
+            schema,
+            batch_rows,
+        })
+    }
+}
+
+/// The rows buffered since the last flush, of one partition, one buffer per table.
+#[derive(Default)]
+struct Pending {
+    tweets: Vec<u8>,
+    deletes: Vec<u8>,
+    errors: Vec<u8>,
+}
+
+/// One flush's work: each table's COPY stream (empty when it has no rows) and the offsets to
+/// move.
+struct Batch {
+    tweets: Vec<Bytes>,
+    deletes: Vec<Bytes>,
+    errors: Vec<Bytes>,
+    changes: Vec<Change>,
+}
+
+/// A partition's stored offset moving from `from` (`None`: no row yet) to `to`.
+#[derive(Debug, Clone, Copy)]
+struct Change {
+    partition: i32,
+    from: Option<i64>,
+    to: i64,
+}
+
+pub(crate) struct PgSink {
+    config: Config,
+    group: String,
+    topic: String,
+    conn: Option<Conn>,
+    /// Each owned partition's next offset in the offsets table, as this instance last read
+    /// or stored it (`None`: no row yet).
+    stored: BTreeMap<i32, Option<i64>>,
+    pending: BTreeMap<i32, Pending>,
+    rows: usize,
+    bytes: usize,
+    /// Test hook (debug builds only): sleep this long between the COPYs and the COMMIT.
+    #[cfg(debug_assertions)]
+    pause_before_commit: Option<Duration>,
+}
+
+impl PgSink {
+    /// Nothing connects yet: the first [`Sink::resume`] does (and retries until it can).
+    pub(crate) fn new(config: Config, group: &str, topic: &str) -> Self {
+        PgSink {
+            config,
+            group: group.to_string(),
+            topic: topic.to_string(),
+            conn: None,
+            stored: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            rows: 0,
+            bytes: 0,
+            #[cfg(debug_assertions)]
+            pause_before_commit: std::env::var("TWEETPIPE_TEST_PG_PAUSE_BEFORE_COMMIT_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map(Duration::from_millis),
+        }
+    }
+
+    /// The database as logs and errors show it (no password).
+    pub(crate) fn shown(&self) -> String {
+        self.config.target.shown()
+    }
+
+    /// The open connection, connecting (and migrating the schema, the first time) if there
+    /// is none.
+    async fn connection(&mut self) -> Result<&mut Conn, Fail> {
+        if self.conn.is_none() {
+            let conn = Conn::open(&self.config).await?;
+            tracing::info!(database = %self.shown(), schema = %self.config.schema, "connected to PostgreSQL");
+            self.conn = Some(conn);
+        }
+        Ok(self.conn.as_mut().expect("just opened"))
+    }
+
+    /// After a failed attempt: `Ok` (having waited) when it may pass, else the error.
+    async fn failed(&mut self, fail: Fail, retry: &mut Retry, doing: &str) -> Result<(), Error> {
+        self.conn = None;
+        let e = match fail {
+            Fail::Sink(e) => return Err(e),
+            Fail::Db(e) if transient(&e) => e,
+            Fail::Db(e) => return Err(self.permanent(e, doing)),
+        };
+        let wait = retry.next_wait().unwrap_or(Duration::from_secs(30));
+        tracing::warn!(
+            database = %self.shown(),
+            error = %crate::error::chain(&e),
+            attempt = retry.attempts(),
+            retry_in = ?wait,
+            "{doing}: PostgreSQL is unavailable; retrying (nothing is lost meanwhile)"
+        );
+        tokio::time::sleep(wait).await;
+        Ok(())
+    }
+
+    fn permanent(&self, e: tokio_postgres::Error, doing: &str) -> Error {
+        let code = e.code().map(|c| c.code().to_string()).unwrap_or_default();
+        let advice = match code.as_str() {
+            "28P01" => format!(
+                " (the password came from {}; set it in PGPASSWORD or a pgpass file)",
+                self.config.target.password_from
+            ),
+            "28000" => " (the server's pg_hba.conf does not let this user in from here)".into(),
+            "3D000" => " (create the database first, or name another in the URL)".into(),
+            "42501" => format!(
+                " (grant the user the rights on schema {:?} and its tables, or have someone who has them run tweetpipe once to create the tables)",
+                self.config.schema
+            ),
+            _ => String::new(),
+        };
+        Error::Postgres {
+            what: format!("PostgreSQL {}: {doing}{advice}", self.shown()),
+            usage: code.starts_with("28") || code == "3D000",
+            source: e,
+        }
+    }
+
+    /// Moves the buffered rows into one flush's COPY streams.
+    fn take_batch(&mut self, next: &BTreeMap<i32, i64>) -> Batch {
+        let changes = next
+            .iter()
+            .filter_map(|(&partition, &to)| {
+                let from = self.stored.get(&partition).copied().flatten();
+                (from != Some(to)).then_some(Change {
+                    partition,
+                    from,
+                    to,
+                })
+            })
+            .collect();
+        let mut tweets = Vec::new();
+        let mut deletes = Vec::new();
+        let mut errors = Vec::new();
+        for (_, p) in std::mem::take(&mut self.pending) {
+            for (stream, rows) in [
+                (&mut tweets, p.tweets),
+                (&mut deletes, p.deletes),
+                (&mut errors, p.errors),
+            ] {
+                if !rows.is_empty() {
+                    stream.push(Bytes::from(rows));
+                }
+            }
+        }
+        for stream in [&mut tweets, &mut deletes, &mut errors] {
+            if !stream.is_empty() {
+                stream.insert(0, Bytes::from_static(HEADER));
+                stream.push(Bytes::from_static(TRAILER));
+            }
+        }
+        self.rows = 0;
+        self.bytes = 0;
+        Batch {
+            tweets,
+            deletes,
+            errors,
+            changes,
+        }
+    }
+
+    async fn resume_owned(&mut self, partitions: &[i32]) -> Result<BTreeMap<i32, i64>, Error> {
+        let mut retry = retry();
+        let (group, topic) = (self.group.clone(), self.topic.clone());
+        let found = loop {
+            let attempt = async {
+                let conn = self.connection().await?;
+                Ok::<_, Fail>(conn.read_offsets(&group, &topic, partitions).await?)
+            };
+            match attempt.await {
+                Ok(found) => break found,
+                Err(e) => {
+                    self.failed(e, &mut retry, "reading the stored offsets")
+                        .await?
+                }
+            }
+        };
+        self.stored = partitions
+            .iter()
+            .map(|p| (*p, found.get(p).copied()))
+            .collect();
+        self.pending.clear();
+        self.rows = 0;
+        self.bytes = 0;
+        if !found.is_empty() {
+            tracing::info!(database = %self.shown(), offsets = ?found, "resuming from the offsets stored in PostgreSQL");
+        }
+        Ok(found)
+    }
+
+    async fn flush_all(&mut self, next: &BTreeMap<i32, i64>) -> Result<(), Error> {
+        let batch = self.take_batch(next);
+        if batch.changes.is_empty()
+            && batch.tweets.is_empty()
+            && batch.deletes.is_empty()
+            && batch.errors.is_empty()
+        {
+            return Ok(());
+        }
+        let mut retry = retry();
+        // After a failed attempt the COMMIT may have happened all the same (the connection
+        // dropped before its answer): the next attempt looks first.
+        let mut look_first = false;
+        let (group, topic) = (self.group.clone(), self.topic.clone());
+        loop {
+            #[cfg(debug_assertions)]
+            let pause = self.pause_before_commit;
+            #[cfg(not(debug_assertions))]
+            let pause = None;
+            let attempt = async {
+                let conn = self.connection().await?;
+                conn.store(&batch, &group, &topic, look_first, pause).await
+            };
+            match attempt.await {
+                Ok(()) => break,
+                Err(e) => {
+                    self.failed(e, &mut retry, "storing a batch").await?;
+                    look_first = true;
+                }
+            }
+        }
+        for c in &batch.changes {
+            self.stored.insert(c.partition, Some(c.to));
+        }
+        Ok(())
+    }
+}
+
+impl Sink for PgSink {
+    fn encoder(&self) -> Arc<dyn Encoder> {
+        Arc::new(Rows)
+    }
+
+    fn resume<'a>(&'a mut self, partitions: &'a [i32]) -> SinkFuture<'a, BTreeMap<i32, i64>> {
+        Box::pin(self.resume_owned(partitions))
+    }
+
+    fn write(&mut self, batch: &Encoded, range: std::ops::Range<usize>) -> Result<(), Error> {
+        let pending = self.pending.entry(batch.partition).or_default();
+        for i in range {
+            let bytes = batch.get(i);
+            let to = match batch.entries[i].kind {
+                Kind::Tweet => &mut pending.tweets,
+                Kind::Control => &mut pending.deletes,
+                Kind::Error => &mut pending.errors,
+            };
+            to.extend_from_slice(bytes);
+            self.rows += 1;
+            self.bytes += bytes.len();
+        }
+        Ok(())
+    }
+
+    fn wants_flush(&self) -> bool {
+        self.rows >= self.config.batch_rows || self.bytes >= BATCH_BYTES
+    }
+
+    fn flush<'a>(&'a mut self, next: &'a BTreeMap<i32, i64>) -> SinkFuture<'a, ()> {
+        Box::pin(self.flush_all(next))
+    }
+
+    fn committed(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn close(&mut self) -> SinkFuture<'_, ()> {
+        self.conn = None;
+        Box::pin(async { Ok(()) })
+    }
+
+    fn revoke(&mut self, partitions: &[i32]) -> Result<(), Error> {
+        for p in partitions {
+            if let Some(dropped) = self.pending.remove(p) {
+                let n = dropped.tweets.len() + dropped.deletes.len() + dropped.errors.len();
+                self.bytes = self.bytes.saturating_sub(n);
+            }
+            self.stored.remove(p);
+        }
+        if self.pending.is_empty() {
+            self.rows = 0;
+            self.bytes = 0;
+        }
+        Ok(())
+    }
+}
+
+fn retry() -> Retry {
+    Retry::new(Duration::from_millis(250), Duration::from_secs(30))
+}
+
+/// An attempt's failure: a database error (which may pass) or a verdict of the sink's own.
+enum Fail {
+    Db(tokio_postgres::Error),
+    Sink(Error),
+}
+
+impl From<tokio_postgres::Error> for Fail {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Fail::Db(e)
+    }
+}
+
+/// Whether trying again may succeed: the connection failed or broke, or the server said so
+/// (SQLSTATE classes 08 connection, 40 transaction rollback, 53 insufficient resources, 57P
+/// shutting down or starting, 58 system error).
+fn transient(e: &tokio_postgres::Error) -> bool {
+    match e.code() {
+        Some(code) => {
+            let c = code.code();
+            ["08", "40", "53", "57P", "58"]
+                .iter()
+                .any(|p| c.starts_with(p))
+        }
+        None => {
+            let text = e.to_string();
+            e.is_closed()
+                || text.starts_with("error connecting to server")
+                || text.starts_with("error communicating with the server")
+                || text.starts_with("timeout waiting for server")
+        }
+    }
+}
+
+/// One connection, its temporary tables and its prepared statements.
+struct Conn {
+    client: Client,
+    s: Statements,
+}
+
+struct Statements {
+    copy_tweets: Statement,
+    copy_deletes: Statement,
+    copy_errors: Statement,
+    insert_deletes: Statement,
+    insert_tweets: Statement,
+    apply_deletes: Statement,
+    scrub_geo: Statement,
+    cas: Statement,
+    claim: Statement,
+    read: Statement,
+}
+
+impl Conn {
+    async fn open(config: &Config) -> Result<Conn, Fail> {
+        let mut pg = tokio_postgres::Config::new();
+        let t = &config.target;
+        pg.user(&t.user)
+            .dbname(&t.dbname)
+            .port(t.port)
+            .application_name("tweetpipe")
+            .connect_timeout(t.connect_timeout)
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(60));
+        match &t.host {
+            Host::Tcp(h) => pg.host(h),
+            Host::Socket(dir) => pg.host_path(dir),
+        };
+        if let Some(p) = &t.password {
+            pg.password(p.0.as_bytes());
+        }
+        let mut client = match &config.tls {
+            None => {
+                pg.ssl_mode(tokio_postgres::config::SslMode::Disable);
+                let (client, connection) = pg.connect(NoTls).await?;
+                tokio::spawn(drive(connection));
+                client
+            }
+            Some(tls) => {
+                pg.ssl_mode(match t.sslmode {
+                    target::SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+                    _ => tokio_postgres::config::SslMode::Require,
+                });
+                let (client, connection) = pg.connect(tls::Tls(tls.clone())).await?;
+                tokio::spawn(drive(connection));
+                client
+            }
+        };
+        match schema::migrate(&mut client, &config.schema).await {
+            Ok(0) => tracing::info!(schema = %config.schema, version = schema::latest(), "created the tables"),
+            Ok(v) if v < schema::latest() => tracing::info!(schema = %config.schema, from = v, to = schema::latest(), "migrated the tables"),
+            Ok(_) => {}
+            Err(schema::Problem::Db(e)) => return Err(Fail::Db(e)),
+            Err(schema::Problem::Newer(v)) => {
+                return Err(Fail::Sink(Error::Database(format!(
+                    "PostgreSQL {}: schema {:?} is at version {v}, newer than this tweetpipe knows ({}); upgrade tweetpipe",
+                    t.shown(),
+                    config.schema,
+                    schema::latest()
+                ))))
+            }
+        }
+        let s = schema::quote(&config.schema);
+        client
+            .batch_execute(&format!(
+                "CREATE TEMPORARY TABLE IF NOT EXISTS tp_tweets (LIKE {s}.tweets INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
+                 CREATE TEMPORARY TABLE IF NOT EXISTS tp_deletes (LIKE {s}.deletes INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;"
+            ))
+            .await?;
+        let stmts = Statements {
+            copy_tweets: client
+                .prepare(&format!("COPY pg_temp.tp_tweets ({TWEET_COLUMNS}) FROM STDIN (FORMAT binary)"))
+                .await?,
+            copy_deletes: client
+                .prepare(&format!("COPY pg_temp.tp_deletes ({DELETE_COLUMNS}) FROM STDIN (FORMAT binary)"))
+                .await?,
+            copy_errors: client
+                .prepare(&format!("COPY {s}.errors ({ERROR_COLUMNS}) FROM STDIN (FORMAT binary)"))
+                .await?,
+            insert_deletes: client
+                .prepare(&format!(
+                    "INSERT INTO {s}.deletes ({DELETE_COLUMNS}) SELECT {DELETE_COLUMNS} FROM pg_temp.tp_deletes"
+                ))
+                .await?,
+            // A tweet whose delete is stored (before, or in this batch) is not stored again.
+            insert_tweets: client
+                .prepare(&format!(
+                    "INSERT INTO {s}.tweets ({TWEET_COLUMNS}) SELECT {TWEET_COLUMNS} FROM pg_temp.tp_tweets t \
+                     WHERE NOT EXISTS (SELECT 1 FROM {s}.deletes d WHERE d.tweet_id = t.id) \
+                     ON CONFLICT (id) DO NOTHING"
+                ))
+                .await?,
+            apply_deletes: client
+                .prepare(&format!(
+                    "DELETE FROM {s}.tweets t USING pg_temp.tp_deletes d \
+                     WHERE d.kind = 'delete' AND d.tweet_id = t.id"
+                ))
+                .await?,
+            // Twitter's scrub_geo: the user's tweets up to that id lose their location. Ids
+            // are decimal: a shorter one is smaller.
+            scrub_geo: client
+                .prepare(&format!(
+                    "UPDATE {s}.tweets t SET raw = (t.raw::jsonb - 'geo' - 'coordinates' - 'place' \
+                         #- '{{data,geo}}' #- '{{includes,places}}')::text \
+                     FROM pg_temp.tp_deletes d \
+                     WHERE d.kind = 'scrub_geo' AND t.user_id = d.user_id AND t.id ~ '^[0-9]+$' \
+                       AND (length(t.id), t.id) <= (length(d.up_to_id), d.up_to_id)"
+                ))
+                .await?,
+            cas: client
+                .prepare(&format!(
+                    "UPDATE {s}.offsets o SET next_offset = v.next, updated_at = now() \
+                     FROM unnest($3::int[], $4::bigint[], $5::bigint[]) AS v(p, expected, next) \
+                     WHERE o.consumer_group = $1 AND o.topic = $2 AND o.kafka_partition = v.p \
+                       AND o.next_offset = v.expected \
+                     RETURNING o.kafka_partition"
+                ))
+                .await?,
+            claim: client
+                .prepare(&format!(
+                    "INSERT INTO {s}.offsets (consumer_group, topic, kafka_partition, next_offset) \
+                     SELECT $1, $2, v.p, v.next FROM unnest($3::int[], $4::bigint[]) AS v(p, next) \
+                     ON CONFLICT DO NOTHING RETURNING kafka_partition"
+                ))
+                .await?,
+            read: client
+                .prepare(&format!(
+                    "SELECT kafka_partition, next_offset FROM {s}.offsets \
+                     WHERE consumer_group = $1 AND topic = $2 AND kafka_partition = ANY($3::int[])"
+                ))
+                .await?,
+        };
+        Ok(Conn { client, s: stmts })
+    }
+
+    async fn read_offsets(
+        &self,
+        group: &str,
+        topic: &str,
+        partitions: &[i32],
+    ) -> Result<BTreeMap<i32, i64>, tokio_postgres::Error> {
+        let rows = self
+            .client
+            .query(&self.s.read, &[&group, &topic, &partitions])
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// One batch in one transaction (see the module documentation).
+    async fn store(
+        &mut self,
+        batch: &Batch,
+        group: &str,
+        topic: &str,
+        look_first: bool,
+        pause: Option<Duration>,
+    ) -> Result<(), Fail> {
+        if look_first && !batch.changes.is_empty() {
+            let partitions: Vec<i32> = batch.changes.iter().map(|c| c.partition).collect();
+            let now = self.read_offsets(group, topic, &partitions).await?;
+            if batch
+                .changes
+                .iter()
+                .all(|c| now.get(&c.partition) == Some(&c.to))
+            {
+                tracing::info!("the batch of the interrupted attempt was committed");
+                return Ok(());
+            }
+        }
+        let s = &self.s;
+        let tx = self.client.transaction().await?;
+        if !batch.deletes.is_empty() {
+            copy(&tx, &s.copy_deletes, &batch.deletes).await?;
+            tx.execute(&s.insert_deletes, &[]).await?;
+        }
+        if !batch.tweets.is_empty() {
+            copy(&tx, &s.copy_tweets, &batch.tweets).await?;
+            tx.execute(&s.insert_tweets, &[]).await?;
+        }
+        if !batch.deletes.is_empty() {
+            tx.execute(&s.apply_deletes, &[]).await?;
+            tx.execute(&s.scrub_geo, &[]).await?;
+        }
+        if !batch.errors.is_empty() {
+            copy(&tx, &s.copy_errors, &batch.errors).await?;
+        }
+        let taken = move_offsets(&tx, s, batch, group, topic).await?;
+        if !taken.is_empty() {
+            tx.rollback().await?;
+            return Err(Fail::Sink(Error::Taken {
+                partitions: taken,
+                group: group.to_string(),
+                topic: topic.to_string(),
+            }));
+        }
+        if let Some(pause) = pause.filter(|_| !batch.tweets.is_empty()) {
+            tracing::warn!(?pause, "test hook: rows copied, pausing before COMMIT");
+            tokio::time::sleep(pause).await;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// The compare-and-set of the batch's offsets; the partitions whose stored offset was not
+/// what this instance expected.
+async fn move_offsets(
+    tx: &Transaction<'_>,
+    s: &Statements,
+    batch: &Batch,
+    group: &str,
+    topic: &str,
+) -> Result<Vec<i32>, tokio_postgres::Error> {
+    let mut done = Vec::new();
+    let (update, claim): (Vec<Change>, Vec<Change>) =
+        batch.changes.iter().partition(|c| c.from.is_some());
+    if !update.is_empty() {
+        let p: Vec<i32> = update.iter().map(|c| c.partition).collect();
+        let expected: Vec<i64> = update.iter().map(|c| c.from.unwrap_or(0)).collect();
+        let next: Vec<i64> = update.iter().map(|c| c.to).collect();
+        for row in tx
+            .query(&s.cas, &[&group, &topic, &p, &expected, &next])
+            .await?
+        {
+            done.push(row.get::<_, i32>(0));
+        }
+    }
+    if !claim.is_empty() {
+        let p: Vec<i32> = claim.iter().map(|c| c.partition).collect();
+        let next: Vec<i64> = claim.iter().map(|c| c.to).collect();
+        for row in tx.query(&s.claim, &[&group, &topic, &p, &next]).await? {
+            done.push(row.get::<_, i32>(0));
+        }
+    }
+    Ok(batch
+        .changes
+        .iter()
+        .map(|c| c.partition)
+        .filter(|p| !done.contains(p))
+        .collect())
+}
+
+async fn copy(
+    tx: &Transaction<'_>,
+    statement: &Statement,
+    chunks: &[Bytes],
+) -> Result<u64, tokio_postgres::Error> {
+    let sink = tx.copy_in::<_, Bytes>(statement).await?;
+    let mut sink = std::pin::pin!(sink);
+    for chunk in chunks {
+        sink.feed(chunk.clone()).await?;
+    }
+    sink.as_mut().finish().await
+}
+
+/// Runs a connection until it closes; its error, if any, shows in the next call's.
+async fn drive<F>(connection: F)
+where
+    F: std::future::Future<Output = Result<(), tokio_postgres::Error>>,
+{
+    if let Err(e) = connection.await {
+        tracing::debug!(error = %e, "PostgreSQL connection ended");
+    }
+}

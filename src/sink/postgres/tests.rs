@@ -1,0 +1,1 @@
+//! Unit tests of the PostgreSQL sink that need no server.
