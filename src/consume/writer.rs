@@ -112,6 +112,8 @@ impl Writer {
             Err(e @ crate::sink::Error::Taken { .. }) => return Ok(Commit::Refused(e.to_string())),
             Err(e) => return Err(e.into()),
         }
+        // Time spent storing (a database waited out) is not idleness.
+        self.last_record = (self.last_record + started.elapsed()).min(Instant::now());
         let outcome = member.commit(&self.topic, &self.next).await?;
         if outcome == Commit::Done {
             self.sink.committed()?;

@@ -406,6 +406,11 @@ fn transient(e: &tokio_postgres::Error) -> bool {
     }
 }
 
+/// The raw record without its location (v1.1 `geo`, `coordinates`, `place`; v2 `data.geo`
+/// and `includes.places`).
+const SCRUBBED: &str = "(t.raw::jsonb - 'geo' - 'coordinates' - 'place' \
+     #- '{data,geo}' #- '{includes,places}')::text";
+
 /// One connection, its temporary tables and its prepared statements.
 struct Conn {
     client: Client,
@@ -420,6 +425,7 @@ struct Statements {
     insert_tweets: Statement,
     apply_deletes: Statement,
     scrub_geo: Statement,
+    scrub_new: Statement,
     cas: Statement,
     claim: Statement,
     read: Statement,
@@ -510,15 +516,23 @@ impl Conn {
                      WHERE d.kind = 'delete' AND d.tweet_id = t.id"
                 ))
                 .await?,
-            // Twitter's scrub_geo: the user's tweets up to that id lose their location. Ids
-            // are decimal: a shorter one is smaller.
+            // Twitter's scrub_geo: the user's tweets up to that id lose their location, those
+            // stored and those that come later (another partition may bring them after the
+            // scrub). Ids are decimal: a shorter one is smaller.
             scrub_geo: client
                 .prepare(&format!(
-                    "UPDATE {s}.tweets t SET raw = (t.raw::jsonb - 'geo' - 'coordinates' - 'place' \
-                         #- '{{data,geo}}' #- '{{includes,places}}')::text \
+                    "UPDATE {s}.tweets t SET raw = {SCRUBBED} \
                      FROM pg_temp.tp_deletes d \
                      WHERE d.kind = 'scrub_geo' AND t.user_id = d.user_id AND t.id ~ '^[0-9]+$' \
                        AND (length(t.id), t.id) <= (length(d.up_to_id), d.up_to_id)"
+                ))
+                .await?,
+            scrub_new: client
+                .prepare(&format!(
+                    "UPDATE {s}.tweets t SET raw = {SCRUBBED} \
+                     FROM pg_temp.tp_tweets n, {s}.deletes d \
+                     WHERE t.id = n.id AND d.kind = 'scrub_geo' AND d.user_id = n.user_id \
+                       AND n.id ~ '^[0-9]+$' AND (length(n.id), n.id) <= (length(d.up_to_id), d.up_to_id)"
                 ))
                 .await?,
             cas: client
@@ -594,6 +608,9 @@ impl Conn {
         if !batch.deletes.is_empty() {
             tx.execute(&s.apply_deletes, &[]).await?;
             tx.execute(&s.scrub_geo, &[]).await?;
+        }
+        if !batch.tweets.is_empty() {
+            tx.execute(&s.scrub_new, &[]).await?;
         }
         if !batch.errors.is_empty() {
             copy(&tx, &s.copy_errors, &batch.errors).await?;

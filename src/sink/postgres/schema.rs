@@ -53,6 +53,7 @@ CREATE TABLE {s}.deletes (
     stored_at       timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX deletes_tweet_id ON {s}.deletes (tweet_id) WHERE tweet_id IS NOT NULL;
+CREATE INDEX deletes_scrub_geo ON {s}.deletes (user_id) WHERE kind = 'scrub_geo';
 
 CREATE TABLE {s}.errors (
     reason          text NOT NULL,
@@ -101,7 +102,7 @@ pub(crate) async fn migrate(client: &mut Client, schema: &str) -> Result<i32, Pr
     let s = quote(schema);
     let tx = client.transaction().await?;
     // One migrating instance at a time; the others wait and then find nothing to do.
-    tx.execute("SELECT pg_advisory_xact_lock(7476_1016)", &[])
+    tx.execute("SELECT pg_advisory_xact_lock(74761016)", &[])
         .await?;
     let exists = tx
         .query_opt("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[&schema])
