@@ -611,7 +611,10 @@ async fn sigkill_at_random_points_and_before_commit_stores_each_tweet_once() {
             kills += 1;
         }
         let counts = id_counts(&db, &schema).await;
-        eprintln!("round {round} (paused before COMMIT: {paused}): {} stored", counts.len());
+        eprintln!(
+            "round {round} (paused before COMMIT: {paused}): {} stored",
+            counts.len()
+        );
         assert!(
             counts.values().all(|c| *c == 1),
             "a tweet stored twice after kill {kills}"
