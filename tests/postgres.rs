@@ -512,7 +512,7 @@ async fn sigkill_at_random_points_and_before_commit_stores_each_tweet_once() {
     let Some(url) = server("sigkill") else {
         return;
     };
-    let n = 30_000usize;
+    let n = 50_000usize;
     let records: Vec<(i32, Vec<u8>)> = tweets(n, 40_000_000)
         .into_iter()
         .enumerate()
@@ -540,7 +540,7 @@ async fn sigkill_at_random_points_and_before_commit_stores_each_tweet_once() {
     let db = client(&url).await;
     let (mut kills, mut before_commit) = (0, 0);
     for round in 0..8 {
-        let paused = round % 3 == 1;
+        let paused = round % 3 == 0;
         let mut cmd = consume_pg(
             &topic,
             &url,

@@ -188,6 +188,12 @@ impl Target {
     }
 }
 
+/// The first field of a tuple as text (a tweet's id).
+pub(crate) fn first_text(tuple: &[u8]) -> &str {
+    let len = i32::from_be_bytes(tuple[2..6].try_into().expect("a tuple's first length"));
+    std::str::from_utf8(&tuple[6..6 + len.max(0) as usize]).unwrap_or_default()
+}
+
 fn fields(out: &mut Vec<u8>, n: i16) {
     out.extend_from_slice(&n.to_be_bytes());
 }

@@ -3,17 +3,18 @@
 //!
 //! The encoder ([`copy`]) turns each record into a binary COPY tuple on its partition's task;
 //! [`PgSink::write`] only appends them to per-partition buffers. Each flush is one
-//! transaction: the tuples are COPYed into temporary tables, tweets go on into `tweets` with
-//! `ON CONFLICT (id) DO NOTHING` (so a tweet written twice to the topic is stored once),
-//! control messages into `deletes` (a delete removes its tweet, now and when the tweet comes
-//! again; a scrub_geo strips the location from the user's tweets), unusable records into
-//! `errors`, and the `offsets` table (group, topic, partition → next offset) moves with a
-//! compare-and-set from the value this instance read or last stored. A set that fails means
-//! another consumer stored that partition further since: the whole transaction is rolled
-//! back and the partitions are given up ([`crate::sink::Error::Taken`]), so a stale instance
-//! never moves an offset back nor stores a record twice. On every assignment reading resumes
-//! from these offsets ([`PgSink::resume`]); the Kafka commit that follows a flush is kept
-//! for lag tools only.
+//! transaction: the tweets are COPYed straight into `tweets` (when one of them is there
+//! already, the COPY fails on the primary key and the batch goes through a temporary table
+//! and `INSERT … ON CONFLICT (id) DO NOTHING` instead: a tweet written twice to the topic is
+//! stored once), control messages into `deletes` (a delete removes its tweet, now and when the
+//! tweet comes again; a scrub_geo strips the location from the user's tweets), unusable
+//! records into `errors`, and the `offsets` table (group, topic, partition → next offset)
+//! moves with a compare-and-set from the value this instance read or last stored. A set that
+//! fails means another consumer stored that partition further since: the whole transaction is
+//! rolled back and the partitions are given up ([`crate::sink::Error::Taken`]), so a stale
+//! instance never moves an offset back nor stores a record twice. On every assignment reading
+//! resumes from these offsets ([`PgSink::resume`]); the Kafka commit that follows a flush is
+//! kept for lag tools only.
 //!
 //! A database that cannot be reached (or that fails in a way that passes: shutting down,
 //! out of connections, a serialization failure) is retried with back-off for as long as it
@@ -37,6 +38,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::SinkExt;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls, Statement, Transaction};
 
 use self::copy::{Rows, DELETE_COLUMNS, ERROR_COLUMNS, HEADER, TRAILER, TWEET_COLUMNS};
@@ -82,17 +84,25 @@ impl Config {
     }
 }
 
-/// The rows buffered since the last flush, of one partition, one buffer per table.
+/// The rows buffered since the last flush, of one partition, one list per table: a chunk
+/// per write, each allocated at its exact size (a growing buffer would hold up to twice the
+/// rows' size, and copy them as it grows).
 #[derive(Default)]
 struct Pending {
-    tweets: Vec<u8>,
-    deletes: Vec<u8>,
-    errors: Vec<u8>,
+    /// The tweets' ids (the batch's checks against stored deletes and scrub_geo use them).
+    ids: Vec<String>,
+    scrubs: bool,
+    tweets: Vec<Bytes>,
+    deletes: Vec<Bytes>,
+    errors: Vec<Bytes>,
 }
 
 /// One flush's work: each table's COPY stream (empty when it has no rows) and the offsets to
 /// move.
 struct Batch {
+    ids: Vec<String>,
+    /// Whether it holds a scrub_geo.
+    scrubs: bool,
     tweets: Vec<Bytes>,
     deletes: Vec<Bytes>,
     errors: Vec<Bytes>,
@@ -214,19 +224,17 @@ impl PgSink {
                 })
             })
             .collect();
+        let mut ids = Vec::new();
+        let mut scrubs = false;
         let mut tweets = Vec::new();
         let mut deletes = Vec::new();
         let mut errors = Vec::new();
         for (_, p) in std::mem::take(&mut self.pending) {
-            for (stream, rows) in [
-                (&mut tweets, p.tweets),
-                (&mut deletes, p.deletes),
-                (&mut errors, p.errors),
-            ] {
-                if !rows.is_empty() {
-                    stream.push(Bytes::from(rows));
-                }
-            }
+            ids.extend(p.ids);
+            scrubs |= p.scrubs;
+            tweets.extend(p.tweets);
+            deletes.extend(p.deletes);
+            errors.extend(p.errors);
         }
         for stream in [&mut tweets, &mut deletes, &mut errors] {
             if !stream.is_empty() {
@@ -237,6 +245,8 @@ impl PgSink {
         self.rows = 0;
         self.bytes = 0;
         Batch {
+            ids,
+            scrubs,
             tweets,
             deletes,
             errors,
@@ -321,18 +331,37 @@ impl Sink for PgSink {
     }
 
     fn write(&mut self, batch: &Encoded, range: std::ops::Range<usize>) -> Result<(), Error> {
-        let pending = self.pending.entry(batch.partition).or_default();
-        for i in range {
-            let bytes = batch.get(i);
-            let to = match batch.entries[i].kind {
-                Kind::Tweet => &mut pending.tweets,
-                Kind::Control => &mut pending.deletes,
-                Kind::Error => &mut pending.errors,
-            };
-            to.extend_from_slice(bytes);
-            self.rows += 1;
-            self.bytes += bytes.len();
+        let start = |i: usize| if i == 0 { 0 } else { batch.entries[i - 1].end };
+        let mut sizes = [0usize; 3];
+        for e in &batch.entries[range.clone()] {
+            sizes[e.kind.index()] += e.end;
         }
+        for i in range.clone() {
+            sizes[batch.entries[i].kind.index()] -= start(i);
+        }
+        let mut chunks: [Vec<u8>; 3] = sizes.map(Vec::with_capacity);
+        let pending = self.pending.entry(batch.partition).or_default();
+        for i in range.clone() {
+            let tuple = batch.get(i);
+            match batch.entries[i].kind {
+                Kind::Tweet => pending.ids.push(copy::first_text(tuple).to_string()),
+                Kind::Control => pending.scrubs |= copy::first_text(tuple) == "scrub_geo",
+                Kind::Error => {}
+            }
+            chunks[batch.entries[i].kind.index()].extend_from_slice(tuple);
+        }
+        let [tweets, deletes, errors] = chunks;
+        for (to, chunk) in [
+            (&mut pending.tweets, tweets),
+            (&mut pending.deletes, deletes),
+            (&mut pending.errors, errors),
+        ] {
+            if !chunk.is_empty() {
+                self.bytes += chunk.len();
+                to.push(Bytes::from(chunk));
+            }
+        }
+        self.rows += range.len();
         Ok(())
     }
 
@@ -356,7 +385,11 @@ impl Sink for PgSink {
     fn revoke(&mut self, partitions: &[i32]) -> Result<(), Error> {
         for p in partitions {
             if let Some(dropped) = self.pending.remove(p) {
-                let n = dropped.tweets.len() + dropped.deletes.len() + dropped.errors.len();
+                let n: usize = [dropped.tweets, dropped.deletes, dropped.errors]
+                    .iter()
+                    .flatten()
+                    .map(Bytes::len)
+                    .sum();
                 self.bytes = self.bytes.saturating_sub(n);
             }
             self.stored.remove(p);
@@ -415,9 +448,13 @@ const SCRUBBED: &str = "(t.raw::jsonb - 'geo' - 'coordinates' - 'place' \
 struct Conn {
     client: Client,
     s: Statements,
+    /// Whether `deletes` holds a scrub_geo: until one comes, the batches need not look for
+    /// tweets it covers.
+    scrubs: bool,
 }
 
 struct Statements {
+    copy_direct: Statement,
     copy_tweets: Statement,
     copy_deletes: Statement,
     copy_errors: Statement,
@@ -426,6 +463,7 @@ struct Statements {
     apply_deletes: Statement,
     scrub_geo: Statement,
     scrub_new: Statement,
+    deleted_before: Statement,
     cas: Statement,
     claim: Statement,
     read: Statement,
@@ -483,11 +521,14 @@ impl Conn {
         let s = schema::quote(&config.schema);
         client
             .batch_execute(&format!(
-                "CREATE TEMPORARY TABLE IF NOT EXISTS tp_tweets (LIKE {s}.tweets INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
+                "CREATE TEMPORARY TABLE IF NOT EXISTS tp_tweets (LIKE {s}.tweets INCLUDING DEFAULTS INCLUDING COMPRESSION) ON COMMIT DELETE ROWS;
                  CREATE TEMPORARY TABLE IF NOT EXISTS tp_deletes (LIKE {s}.deletes INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;"
             ))
             .await?;
         let stmts = Statements {
+            copy_direct: client
+                .prepare(&format!("COPY {s}.tweets ({TWEET_COLUMNS}) FROM STDIN (FORMAT binary)"))
+                .await?,
             copy_tweets: client
                 .prepare(&format!("COPY pg_temp.tp_tweets ({TWEET_COLUMNS}) FROM STDIN (FORMAT binary)"))
                 .await?,
@@ -502,12 +543,17 @@ impl Conn {
                     "INSERT INTO {s}.deletes ({DELETE_COLUMNS}) SELECT {DELETE_COLUMNS} FROM pg_temp.tp_deletes"
                 ))
                 .await?,
-            // A tweet whose delete is stored (before, or in this batch) is not stored again.
             insert_tweets: client
                 .prepare(&format!(
-                    "INSERT INTO {s}.tweets ({TWEET_COLUMNS}) SELECT {TWEET_COLUMNS} FROM pg_temp.tp_tweets t \
-                     WHERE NOT EXISTS (SELECT 1 FROM {s}.deletes d WHERE d.tweet_id = t.id) \
+                    "INSERT INTO {s}.tweets ({TWEET_COLUMNS}) SELECT {TWEET_COLUMNS} FROM pg_temp.tp_tweets \
                      ON CONFLICT (id) DO NOTHING"
+                ))
+                .await?,
+            // A tweet whose delete is stored (before, or in this batch) does not stay.
+            deleted_before: client
+                .prepare(&format!(
+                    "DELETE FROM {s}.tweets WHERE id IN \
+                     (SELECT tweet_id FROM {s}.deletes WHERE tweet_id = ANY($1::text[]))"
                 ))
                 .await?,
             apply_deletes: client
@@ -530,9 +576,9 @@ impl Conn {
             scrub_new: client
                 .prepare(&format!(
                     "UPDATE {s}.tweets t SET raw = {SCRUBBED} \
-                     FROM pg_temp.tp_tweets n, {s}.deletes d \
-                     WHERE t.id = n.id AND d.kind = 'scrub_geo' AND d.user_id = n.user_id \
-                       AND n.id ~ '^[0-9]+$' AND (length(n.id), n.id) <= (length(d.up_to_id), d.up_to_id)"
+                     FROM {s}.deletes d \
+                     WHERE d.kind = 'scrub_geo' AND d.user_id = t.user_id AND t.id = ANY($1::text[]) \
+                       AND t.id ~ '^[0-9]+$' AND (length(t.id), t.id) <= (length(d.up_to_id), d.up_to_id)"
                 ))
                 .await?,
             cas: client
@@ -558,7 +604,18 @@ impl Conn {
                 ))
                 .await?,
         };
-        Ok(Conn { client, s: stmts })
+        let scrubs = client
+            .query_one(
+                &format!("SELECT EXISTS (SELECT 1 FROM {s}.deletes WHERE kind = 'scrub_geo')"),
+                &[],
+            )
+            .await?
+            .get(0);
+        Ok(Conn {
+            client,
+            s: stmts,
+            scrubs,
+        })
     }
 
     async fn read_offsets(
@@ -602,15 +659,29 @@ impl Conn {
             tx.execute(&s.insert_deletes, &[]).await?;
         }
         if !batch.tweets.is_empty() {
-            copy(&tx, &s.copy_tweets, &batch.tweets).await?;
-            tx.execute(&s.insert_tweets, &[]).await?;
+            // Straight into the table, as fast as a bulk load can be; when a tweet is there
+            // already (the producer wrote it twice, a replay), through a temporary table and
+            // ON CONFLICT instead.
+            tx.batch_execute("SAVEPOINT direct").await?;
+            match copy(&tx, &s.copy_direct, &batch.tweets).await {
+                Ok(_) => tx.batch_execute("RELEASE SAVEPOINT direct").await?,
+                Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                    tx.batch_execute("ROLLBACK TO SAVEPOINT direct").await?;
+                    copy(&tx, &s.copy_tweets, &batch.tweets).await?;
+                    tx.execute(&s.insert_tweets, &[]).await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         if !batch.deletes.is_empty() {
             tx.execute(&s.apply_deletes, &[]).await?;
             tx.execute(&s.scrub_geo, &[]).await?;
         }
         if !batch.tweets.is_empty() {
-            tx.execute(&s.scrub_new, &[]).await?;
+            tx.execute(&s.deleted_before, &[&batch.ids]).await?;
+            if self.scrubs || batch.scrubs {
+                tx.execute(&s.scrub_new, &[&batch.ids]).await?;
+            }
         }
         if !batch.errors.is_empty() {
             copy(&tx, &s.copy_errors, &batch.errors).await?;
@@ -629,6 +700,7 @@ impl Conn {
             tokio::time::sleep(pause).await;
         }
         tx.commit().await?;
+        self.scrubs |= batch.scrubs;
         Ok(())
     }
 }
@@ -676,10 +748,18 @@ async fn copy(
     statement: &Statement,
     chunks: &[Bytes],
 ) -> Result<u64, tokio_postgres::Error> {
+    // Pieces of at most COPY_PIECE: the connection copies each message into its write buffer,
+    // which would otherwise grow to the size of the largest chunk and stay so.
+    const COPY_PIECE: usize = 256 * 1024;
     let sink = tx.copy_in::<_, Bytes>(statement).await?;
     let mut sink = std::pin::pin!(sink);
     for chunk in chunks {
-        sink.feed(chunk.clone()).await?;
+        let mut at = 0;
+        while at < chunk.len() {
+            let end = (at + COPY_PIECE).min(chunk.len());
+            sink.feed(chunk.slice(at..end)).await?;
+            at = end;
+        }
     }
     sink.as_mut().finish().await
 }
