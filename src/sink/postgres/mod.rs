@@ -39,7 +39,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::SinkExt;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, NoTls, Statement, Transaction};
+use tokio_postgres::{Client, NoTls, Statement};
 
 use self::copy::{Rows, DELETE_COLUMNS, ERROR_COLUMNS, HEADER, TRAILER, TWEET_COLUMNS};
 use self::target::{Host, Target};
@@ -126,6 +126,8 @@ pub(crate) struct PgSink {
     /// or stored it (`None`: no row yet).
     stored: BTreeMap<i32, Option<i64>>,
     pending: BTreeMap<i32, Pending>,
+    /// The COPY of the batch being gathered, when one runs.
+    streaming: Option<Streaming>,
     rows: usize,
     bytes: usize,
     /// Test hook (debug builds only): sleep this long between the COPYs and the COMMIT.
@@ -143,6 +145,7 @@ impl PgSink {
             conn: None,
             stored: BTreeMap::new(),
             pending: BTreeMap::new(),
+            streaming: None,
             rows: 0,
             bytes: 0,
             #[cfg(debug_assertions)]
@@ -254,7 +257,15 @@ impl PgSink {
         }
     }
 
+    /// Drops the COPY under way, and its transaction with its connection.
+    fn abort_streaming(&mut self) {
+        if let Some(streaming) = self.streaming.take() {
+            streaming.task.abort();
+        }
+    }
+
     async fn resume_owned(&mut self, partitions: &[i32]) -> Result<BTreeMap<i32, i64>, Error> {
+        self.abort_streaming();
         let mut retry = retry();
         let (group, topic) = (self.group.clone(), self.topic.clone());
         let found = loop {
@@ -297,6 +308,13 @@ impl PgSink {
         // dropped before its answer): the next attempt looks first.
         let mut look_first = false;
         let (group, topic) = (self.group.clone(), self.topic.clone());
+        let mut streamed = Streamed::No;
+        if let Some(streaming) = self.streaming.take() {
+            if let Some((conn, how)) = streaming.finish().await {
+                self.conn = Some(conn);
+                streamed = how;
+            }
+        }
         loop {
             #[cfg(debug_assertions)]
             let pause = self.pause_before_commit;
@@ -304,7 +322,9 @@ impl PgSink {
             let pause = None;
             let attempt = async {
                 let conn = self.connection().await?;
-                conn.store(&batch, &group, &topic, look_first, pause).await
+                let streamed = std::mem::replace(&mut streamed, Streamed::No);
+                conn.store(&batch, &group, &topic, look_first, pause, streamed)
+                    .await
             };
             match attempt.await {
                 Ok(()) => break,
@@ -351,8 +371,24 @@ impl Sink for PgSink {
             chunks[batch.entries[i].kind.index()].extend_from_slice(tuple);
         }
         let [tweets, deletes, errors] = chunks;
+        if !tweets.is_empty() {
+            let tweets = Bytes::from(tweets);
+            let any_before = self.pending.values().any(|p| !p.tweets.is_empty());
+            if self.streaming.is_none() && !any_before {
+                if let Some(conn) = self.conn.take() {
+                    self.streaming = Some(Streaming::start(conn));
+                }
+            }
+            if let Some(streaming) = &self.streaming {
+                // A COPY that failed has dropped its end; the flush finds out.
+                let _ = streaming.chunks.send(tweets.clone());
+            }
+            let pending = self.pending.entry(batch.partition).or_default();
+            self.bytes += tweets.len();
+            pending.tweets.push(tweets);
+        }
+        let pending = self.pending.entry(batch.partition).or_default();
         for (to, chunk) in [
-            (&mut pending.tweets, tweets),
             (&mut pending.deletes, deletes),
             (&mut pending.errors, errors),
         ] {
@@ -378,11 +414,15 @@ impl Sink for PgSink {
     }
 
     fn close(&mut self) -> SinkFuture<'_, ()> {
+        self.abort_streaming();
         self.conn = None;
         Box::pin(async { Ok(()) })
     }
 
     fn revoke(&mut self, partitions: &[i32]) -> Result<(), Error> {
+        // Its COPY may hold rows of these partitions: it goes, and what remains is stored
+        // the ordinary way.
+        self.abort_streaming();
         for p in partitions {
             if let Some(dropped) = self.pending.remove(p) {
                 let n: usize = [dropped.tweets, dropped.deletes, dropped.errors]
@@ -631,7 +671,9 @@ impl Conn {
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
-    /// One batch in one transaction (see the module documentation).
+    /// One batch in one transaction (see the module documentation). `streamed`: whether its
+    /// tweets were COPYed already, while the batch was gathered ([`Streaming`]), in the
+    /// transaction still open on this connection.
     async fn store(
         &mut self,
         batch: &Batch,
@@ -639,6 +681,7 @@ impl Conn {
         topic: &str,
         look_first: bool,
         pause: Option<Duration>,
+        streamed: Streamed,
     ) -> Result<(), Fail> {
         if look_first && !batch.changes.is_empty() {
             let partitions: Vec<i32> = batch.changes.iter().map(|c| c.partition).collect();
@@ -652,43 +695,51 @@ impl Conn {
                 return Ok(());
             }
         }
-        let s = &self.s;
-        let tx = self.client.transaction().await?;
-        if !batch.deletes.is_empty() {
-            copy(&tx, &s.copy_deletes, &batch.deletes).await?;
-            tx.execute(&s.insert_deletes, &[]).await?;
-        }
-        if !batch.tweets.is_empty() {
-            // Straight into the table, as fast as a bulk load can be; when a tweet is there
-            // already (the producer wrote it twice, a replay), through a temporary table and
-            // ON CONFLICT instead.
-            tx.batch_execute("SAVEPOINT direct").await?;
-            match copy(&tx, &s.copy_direct, &batch.tweets).await {
-                Ok(_) => tx.batch_execute("RELEASE SAVEPOINT direct").await?,
-                Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-                    tx.batch_execute("ROLLBACK TO SAVEPOINT direct").await?;
-                    copy(&tx, &s.copy_tweets, &batch.tweets).await?;
-                    tx.execute(&s.insert_tweets, &[]).await?;
+        let (c, s) = (&self.client, &self.s);
+        // Straight into the table, as fast as a bulk load can be; when a tweet is there
+        // already (the producer wrote it twice, a replay), through a temporary table and ON
+        // CONFLICT instead.
+        let direct = match streamed {
+            Streamed::No => {
+                c.batch_execute("BEGIN").await?;
+                if batch.tweets.is_empty() {
+                    None
+                } else {
+                    c.batch_execute("SAVEPOINT direct").await?;
+                    Some(copy(c, &s.copy_direct, &batch.tweets).await)
                 }
-                Err(e) => return Err(e.into()),
             }
+            Streamed::Copied => Some(Ok(0)),
+            Streamed::Duplicate(e) => Some(Err(e)),
+        };
+        match direct {
+            None => {}
+            Some(Ok(_)) => c.batch_execute("RELEASE SAVEPOINT direct").await?,
+            Some(Err(e)) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                c.batch_execute("ROLLBACK TO SAVEPOINT direct").await?;
+                copy(c, &s.copy_tweets, &batch.tweets).await?;
+                c.execute(&s.insert_tweets, &[]).await?;
+            }
+            Some(Err(e)) => return Err(e.into()),
         }
         if !batch.deletes.is_empty() {
-            tx.execute(&s.apply_deletes, &[]).await?;
-            tx.execute(&s.scrub_geo, &[]).await?;
+            copy(c, &s.copy_deletes, &batch.deletes).await?;
+            c.execute(&s.insert_deletes, &[]).await?;
+            c.execute(&s.apply_deletes, &[]).await?;
+            c.execute(&s.scrub_geo, &[]).await?;
         }
         if !batch.tweets.is_empty() {
-            tx.execute(&s.deleted_before, &[&batch.ids]).await?;
+            c.execute(&s.deleted_before, &[&batch.ids]).await?;
             if self.scrubs || batch.scrubs {
-                tx.execute(&s.scrub_new, &[&batch.ids]).await?;
+                c.execute(&s.scrub_new, &[&batch.ids]).await?;
             }
         }
         if !batch.errors.is_empty() {
-            copy(&tx, &s.copy_errors, &batch.errors).await?;
+            copy(c, &s.copy_errors, &batch.errors).await?;
         }
-        let taken = move_offsets(&tx, s, batch, group, topic).await?;
+        let taken = move_offsets(c, s, batch, group, topic).await?;
         if !taken.is_empty() {
-            tx.rollback().await?;
+            c.batch_execute("ROLLBACK").await?;
             return Err(Fail::Sink(Error::Taken {
                 partitions: taken,
                 group: group.to_string(),
@@ -699,16 +750,76 @@ impl Conn {
             tracing::warn!(?pause, "test hook: rows copied, pausing before COMMIT");
             tokio::time::sleep(pause).await;
         }
-        tx.commit().await?;
+        c.batch_execute("COMMIT").await?;
         self.scrubs |= batch.scrubs;
         Ok(())
+    }
+}
+
+/// Whether a batch's tweets were COPYed while it was gathered.
+enum Streamed {
+    No,
+    /// All of them, into the table, under the savepoint `direct`.
+    Copied,
+    /// The COPY failed (on the primary key: a tweet stored already), under the savepoint.
+    Duplicate(tokio_postgres::Error),
+}
+
+/// The COPY of a batch's tweets into `tweets`, while the writer gathers the batch: a task
+/// that owns the connection, begins the transaction and streams each chunk [`PgSink::write`]
+/// hands it, so that the database loads one batch while the next is fetched and enriched,
+/// instead of each waiting for the other. The flush ends the COPY, gets the connection back
+/// and finishes the transaction ([`Conn::store`]); any failure but a duplicate, and the batch
+/// is stored again the ordinary way.
+struct Streaming {
+    chunks: tokio::sync::mpsc::UnboundedSender<Bytes>,
+    task: tokio::task::JoinHandle<(Conn, Result<(), tokio_postgres::Error>)>,
+}
+
+impl Streaming {
+    fn start(conn: Conn) -> Self {
+        let (chunks, mut rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
+        let task = tokio::spawn(async move {
+            let copied = async {
+                conn.client.batch_execute("BEGIN; SAVEPOINT direct").await?;
+                let sink = conn.client.copy_in::<_, Bytes>(&conn.s.copy_direct).await?;
+                let mut sink = std::pin::pin!(sink);
+                sink.feed(Bytes::from_static(HEADER)).await?;
+                while let Some(chunk) = rx.recv().await {
+                    feed(sink.as_mut(), &chunk).await?;
+                }
+                sink.feed(Bytes::from_static(TRAILER)).await?;
+                sink.as_mut().finish().await.map(|_| ())
+            }
+            .await;
+            (conn, copied)
+        });
+        Streaming { chunks, task }
+    }
+
+    /// Ends the COPY: the connection (in the transaction), and how the COPY went; `None` when
+    /// the connection is lost.
+    async fn finish(self) -> Option<(Conn, Streamed)> {
+        drop(self.chunks);
+        let (conn, copied) = self.task.await.ok()?;
+        match copied {
+            Ok(()) => Some((conn, Streamed::Copied)),
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                Some((conn, Streamed::Duplicate(e)))
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "the streamed COPY failed; storing the batch again");
+                conn.client.batch_execute("ROLLBACK").await.ok()?;
+                Some((conn, Streamed::No))
+            }
+        }
     }
 }
 
 /// The compare-and-set of the batch's offsets; the partitions whose stored offset was not
 /// what this instance expected.
 async fn move_offsets(
-    tx: &Transaction<'_>,
+    tx: &Client,
     s: &Statements,
     batch: &Batch,
     group: &str,
@@ -744,24 +855,32 @@ async fn move_offsets(
 }
 
 async fn copy(
-    tx: &Transaction<'_>,
+    client: &Client,
     statement: &Statement,
     chunks: &[Bytes],
 ) -> Result<u64, tokio_postgres::Error> {
-    // Pieces of at most COPY_PIECE: the connection copies each message into its write buffer,
-    // which would otherwise grow to the size of the largest chunk and stay so.
-    const COPY_PIECE: usize = 256 * 1024;
-    let sink = tx.copy_in::<_, Bytes>(statement).await?;
+    let sink = client.copy_in::<_, Bytes>(statement).await?;
     let mut sink = std::pin::pin!(sink);
     for chunk in chunks {
-        let mut at = 0;
-        while at < chunk.len() {
-            let end = (at + COPY_PIECE).min(chunk.len());
-            sink.feed(chunk.slice(at..end)).await?;
-            at = end;
-        }
+        feed(sink.as_mut(), chunk).await?;
     }
     sink.as_mut().finish().await
+}
+
+/// Sends `chunk` in pieces of at most 256 KiB: the connection copies each message into its
+/// write buffer, which would otherwise grow to the size of the largest chunk and stay so.
+async fn feed(
+    mut sink: std::pin::Pin<&mut tokio_postgres::CopyInSink<Bytes>>,
+    chunk: &Bytes,
+) -> Result<(), tokio_postgres::Error> {
+    const PIECE: usize = 256 * 1024;
+    let mut at = 0;
+    while at < chunk.len() {
+        let end = (at + PIECE).min(chunk.len());
+        sink.feed(chunk.slice(at..end)).await?;
+        at = end;
+    }
+    Ok(())
 }
 
 /// Runs a connection until it closes; its error, if any, shows in the next call's.
