@@ -922,3 +922,163 @@ async fn errors_name_the_problem_and_never_the_password() {
     .await
     .unwrap();
 }
+
+/// TLS against a server with TLS on (a cluster of the test's own): verify-full with the CA that
+/// signed the server's certificate stores over TLS; another CA is refused (exit 2, naming the
+/// fix); require encrypts without a CA.
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_verify_full_with_a_private_ca_and_require() {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    if server("tls").is_none() {
+        return;
+    }
+    let name = format!("tls-{}", std::process::id());
+    let pg = |cmd: &str| {
+        let out = std::process::Command::new(root().join("scripts/pg"))
+            .args([cmd, &name])
+            .output()
+            .expect("run scripts/pg");
+        assert!(
+            out.status.success(),
+            "scripts/pg {cmd}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let url = pg("start")
+        .lines()
+        .find_map(|l| l.strip_prefix("TWEETPIPE_TEST_PG="))
+        .unwrap()
+        .to_string();
+    struct Remove<F: Fn(&str) -> String>(F);
+    impl<F: Fn(&str) -> String> Drop for Remove<F> {
+        fn drop(&mut self) {
+            (self.0)("remove");
+        }
+    }
+    let pg = Remove(pg);
+    // A CA and a server certificate for 127.0.0.1, in the cluster's data directory, owned
+    // by its owner (the server refuses a key others can read).
+    let ca = |cn: &str| {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.distinguished_name.push(DnType::CommonName, cn);
+        let cert = p.self_signed(&key).unwrap();
+        (cert, key)
+    };
+    let (ca_cert, ca_key) = ca("tweetpipe test CA");
+    let (other_ca, _) = ca("someone else's CA");
+    let key = KeyPair::generate().unwrap();
+    let server_cert = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca_cert, &ca_key)
+        .unwrap();
+    let data = root().join(format!("target/pg/{name}/data"));
+    let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&data).unwrap());
+    for (file, text) in [
+        ("server.crt", server_cert.pem()),
+        ("server.key", key.serialize_pem()),
+    ] {
+        let path = data.join(file);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        std::os::unix::fs::chown(&path, Some(owner), None).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (ca_file, other_file) = (dir.path().join("ca.pem"), dir.path().join("other.pem"));
+    std::fs::write(&ca_file, ca_cert.pem()).unwrap();
+    std::fs::write(&other_file, other_ca.pem()).unwrap();
+    let db = client(&url).await;
+    db.batch_execute("ALTER SYSTEM SET ssl = on").await.unwrap();
+    db.batch_execute("SELECT pg_reload_conf()").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let topic = produce_raw(
+        "pgtls",
+        1,
+        &tweets(500, 80_000_000)
+            .into_iter()
+            .map(|t| (0, t))
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    let ca_arg = ca_file.to_string_lossy().into_owned();
+    let other_arg = other_file.to_string_lossy().into_owned();
+    // verify-full with the right CA: stored, over TLS (seen by the server while it runs).
+    let mut child = consume_pg(
+        &topic,
+        &format!("{url}?sslmode=verify-full"),
+        "tls",
+        &["--idle-exit", "3s", "--pg-ca-file", &ca_arg],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut saw_tls = false;
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() && started.elapsed() < LIMIT {
+        let n: i64 = db
+            .query_one(
+                "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+                 WHERE a.application_name = 'tweetpipe' AND s.ssl",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        saw_tls |= n > 0;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let out = child.wait_with_output().await.unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    assert!(saw_tls, "the server saw no TLS connection of tweetpipe");
+    assert_eq!(stored_count(&db, "tls").await, 500);
+
+    // Another CA: refused, a configuration error that says what to check.
+    let r = run(
+        consume_pg(
+            &topic,
+            &format!("{url}?sslmode=verify-full"),
+            "tls2",
+            &["--idle-exit", "1s", "--pg-ca-file", &other_arg],
+        ),
+        LIMIT,
+    )
+    .await;
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("TLS") && r.stderr.contains("--pg-ca-file"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(stored_count(&db, "tls2").await, 0);
+
+    // require: encrypted, the certificate not checked (no CA given). A topic of its own: the
+    // first run's group has committed the first one in Kafka.
+    let topic = produce_raw(
+        "pgtls3",
+        1,
+        &tweets(500, 80_000_000)
+            .into_iter()
+            .map(|t| (0, t))
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    let r = run(
+        consume_pg(
+            &topic,
+            &format!("{url}?sslmode=require"),
+            "tls3",
+            &["--idle-exit", "1s"],
+        ),
+        LIMIT,
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(stored_count(&db, "tls3").await, 500);
+    drop(pg);
+}

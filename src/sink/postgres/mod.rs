@@ -205,11 +205,12 @@ impl PgSink {
                 " (grant the user the rights on schema {:?} and its tables, or have someone who has them run tweetpipe once to create the tables)",
                 self.config.schema
             ),
+            _ if tls_refused(&e) => " (check sslmode and --pg-ca-file: the server's certificate must lead to that CA, and with verify-full name the host of the URL)".into(),
             _ => String::new(),
         };
         Error::Postgres {
             what: format!("PostgreSQL {}: {doing}{advice}", self.shown()),
-            usage: code.starts_with("28") || code == "3D000",
+            usage: code.starts_with("28") || code == "3D000" || tls_refused(&e),
             source: e,
         }
     }
@@ -456,6 +457,12 @@ impl From<tokio_postgres::Error> for Fail {
     fn from(e: tokio_postgres::Error) -> Self {
         Fail::Db(e)
     }
+}
+
+/// The TLS handshake failed (a certificate that does not verify, a server without TLS under
+/// sslmode=require): the configuration's to fix.
+fn tls_refused(e: &tokio_postgres::Error) -> bool {
+    e.code().is_none() && e.to_string().starts_with("error performing TLS handshake")
 }
 
 /// Whether trying again may succeed: the connection failed or broke, or the server said so
