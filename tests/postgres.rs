@@ -1082,3 +1082,60 @@ async fn tls_verify_full_with_a_private_ca_and_require() {
     assert_eq!(stored_count(&db, "tls3").await, 500);
     drop(pg);
 }
+
+/// A record the database refuses (here a hashtag too long for the GIN index) goes to
+/// `errors` with the server's reason; the rest of its batch is stored, and the run goes on.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_the_database_refuses_goes_to_errors() {
+    let Some(url) = server("refused") else {
+        return;
+    };
+    let mut records: Vec<(i32, Vec<u8>)> =
+        tweets(20, 90_000_000).into_iter().map(|t| (0, t)).collect();
+    // Incompressible, so that no compression brings it under the index's limit.
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let long: String = (0..6_000)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[(seed % 36) as usize])
+        })
+        .collect();
+    let mut bad: serde_json::Value = serde_json::from_slice(&records[7].1).unwrap();
+    bad["entities"]["hashtags"] = serde_json::json!([{"text": long, "indices": [0, 1]}]);
+    records[7].1 = serde_json::to_vec(&bad).unwrap();
+    let topic = produce_raw("pgrefused", 1, &records).await;
+    let schema = schema("pgrefused");
+    let r = run(
+        consume_pg(&topic, &url, &schema, &["--idle-exit", "2s"]),
+        LIMIT,
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let db = client(&url).await;
+    assert_eq!(stored_count(&db, &schema).await, 19);
+    let rows = db
+        .query(
+            &format!("SELECT reason, value, kafka_partition, kafka_offset FROM {schema}.errors"),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let reason: String = rows[0].get(0);
+    assert!(
+        reason.starts_with("PostgreSQL refused the record"),
+        "{reason}"
+    );
+    assert_eq!(
+        rows[0].get::<_, Vec<u8>>(1),
+        records[7].1,
+        "the record as received"
+    );
+    assert_eq!((rows[0].get::<_, i32>(2), rows[0].get::<_, i64>(3)), (0, 7));
+    assert_eq!(
+        stored_offsets(&db, &schema, &topic).await,
+        BTreeMap::from([(0, 20)])
+    );
+}

@@ -188,6 +188,53 @@ impl Target {
     }
 }
 
+/// The tuples of a chunk of them (a whole number of tuples, without header or trailer).
+pub(crate) fn split_tuples(chunk: &bytes::Bytes) -> Vec<bytes::Bytes> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 2 <= chunk.len() {
+        let start = at;
+        let n = i16::from_be_bytes([chunk[at], chunk[at + 1]]);
+        at += 2;
+        for _ in 0..n.max(0) {
+            let len = i32::from_be_bytes(chunk[at..at + 4].try_into().expect("a field's length"));
+            at += 4 + len.max(0) as usize;
+        }
+        out.push(chunk.slice(start..at));
+    }
+    out
+}
+
+/// The fields of one tuple (`None`: NULL).
+pub(crate) fn tuple_fields(tuple: &[u8]) -> Vec<Option<&[u8]>> {
+    let n = i16::from_be_bytes([tuple[0], tuple[1]]).max(0) as usize;
+    let mut at = 2;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let len = i32::from_be_bytes(tuple[at..at + 4].try_into().expect("a field's length"));
+        at += 4;
+        if len < 0 {
+            out.push(None);
+        } else {
+            out.push(Some(&tuple[at..at + len as usize]));
+            at += len as usize;
+        }
+    }
+    out
+}
+
+/// An error tuple for a record the database refused: `value` as received (a tweet's raw
+/// record, a control message's JSON), at its Kafka position.
+pub(crate) fn refused(reason: &str, value: &[u8], partition: &[u8], offset: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    fields(&mut out, ERROR_FIELDS);
+    text(&mut out, reason);
+    field(&mut out, value);
+    field(&mut out, partition);
+    field(&mut out, offset);
+    out
+}
+
 /// The first field of a tuple as text (a tweet's id).
 pub(crate) fn first_text(tuple: &[u8]) -> &str {
     let len = i32::from_be_bytes(tuple[2..6].try_into().expect("a tuple's first length"));

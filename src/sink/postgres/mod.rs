@@ -19,8 +19,9 @@
 //! A database that cannot be reached (or that fails in a way that passes: shutting down,
 //! out of connections, a serialization failure) is retried with back-off for as long as it
 //! takes, logged at each attempt; the buffered rows wait, and the writer waiting here stops
-//! fetching, so memory stays bounded. Anything else the server refuses (permissions, a
-//! schema it does not like) ends the run with the server's message. The schema is created
+//! fetching, so memory stays bounded. A record the server refuses (a value it cannot take)
+//! is found by halving the batch ([`Conn::screen`]) and goes to `errors`. Anything else the
+//! server refuses (permissions, a schema it does not like) ends the run with its message. The schema is created
 //! and migrated here ([`schema`]); the connection and its password in [`target`], TLS in
 //! [`tls`].
 
@@ -296,7 +297,7 @@ impl PgSink {
     }
 
     async fn flush_all(&mut self, next: &BTreeMap<i32, i64>) -> Result<(), Error> {
-        let batch = self.take_batch(next);
+        let mut batch = self.take_batch(next);
         if batch.changes.is_empty()
             && batch.tweets.is_empty()
             && batch.deletes.is_empty()
@@ -329,6 +330,25 @@ impl PgSink {
             };
             match attempt.await {
                 Ok(()) => break,
+                Err(Fail::Db(e)) if refused_record(&e) => {
+                    tracing::warn!(
+                        database = %self.shown(),
+                        error = %crate::error::chain(&e),
+                        "PostgreSQL refused a record of the batch; finding it, to store it in errors"
+                    );
+                    self.conn = None;
+                    let screened = async {
+                        let conn = self.connection().await?;
+                        conn.screen(&batch).await
+                    };
+                    match screened.await {
+                        Ok(b) => batch = b,
+                        Err(e) => {
+                            self.failed(e, &mut retry, "storing a batch").await?;
+                            look_first = true;
+                        }
+                    }
+                }
                 Err(e) => {
                     self.failed(e, &mut retry, "storing a batch").await?;
                     look_first = true;
@@ -457,6 +477,14 @@ impl From<tokio_postgres::Error> for Fail {
     fn from(e: tokio_postgres::Error) -> Self {
         Fail::Db(e)
     }
+}
+
+/// The server refused a value of a record (not the statement, not the connection): data
+/// exceptions (SQLSTATE class 22: a malformed value, a character the encoding has not) and
+/// limits (class 54: an index entry too large, e.g. an absurdly long hashtag).
+fn refused_record(e: &tokio_postgres::Error) -> bool {
+    e.code()
+        .is_some_and(|c| c.code().starts_with("22") || c.code().starts_with("54"))
 }
 
 /// The TLS handshake failed (a certificate that does not verify, a server without TLS under
@@ -761,6 +789,142 @@ impl Conn {
         self.scrubs |= batch.scrubs;
         Ok(())
     }
+}
+
+/// Which table a screened stream of tuples goes to.
+#[derive(Clone, Copy)]
+enum Table {
+    Tweets,
+    Deletes,
+    Errors,
+}
+
+impl Conn {
+    /// `batch` without the records the server refuses, which become rows of `errors` (with
+    /// the server's reason). Each table's tuples are loaded in a transaction that is rolled
+    /// back, halving the refused part under savepoints until single records remain: a few
+    /// dozen statements for a refused record, only when a batch had one.
+    async fn screen(&mut self, batch: &Batch) -> Result<Batch, Fail> {
+        let c = &self.client;
+        c.batch_execute("BEGIN").await?;
+        let mut out = Batch {
+            ids: Vec::new(),
+            scrubs: batch.scrubs,
+            tweets: Vec::new(),
+            deletes: Vec::new(),
+            errors: Vec::new(),
+            changes: batch.changes.clone(),
+        };
+        let mut refused = Vec::new();
+        for (table, stream) in [
+            (Table::Tweets, &batch.tweets),
+            (Table::Deletes, &batch.deletes),
+            (Table::Errors, &batch.errors),
+        ] {
+            let tuples: Vec<Bytes> = stream
+                .iter()
+                .filter(|b| !b.is_empty() && b.as_ref() != HEADER && b.as_ref() != TRAILER)
+                .flat_map(copy::split_tuples)
+                .collect();
+            let bad = bisect(c, &self.s, table, &tuples).await?;
+            let mut kept = Vec::new();
+            for (i, tuple) in tuples.into_iter().enumerate() {
+                let Some((_, why)) = bad.iter().find(|(at, _)| *at == i) else {
+                    kept.push(tuple);
+                    continue;
+                };
+                let f = copy::tuple_fields(&tuple);
+                let reason = format!("PostgreSQL refused the record: {why}");
+                let (value, partition, offset) = match table {
+                    Table::Tweets => (f[23], f[21], f[22]),
+                    // jsonb: past its version byte.
+                    Table::Deletes => (f[4].map(|m| &m[1..]), f[5], f[6]),
+                    Table::Errors => {
+                        tracing::error!(reason = %why, "PostgreSQL refused an error row; it is not stored");
+                        continue;
+                    }
+                };
+                tracing::warn!(reason = %why, "a record PostgreSQL refused goes to errors");
+                refused.push(Bytes::from(copy::refused(
+                    &reason,
+                    value.unwrap_or_default(),
+                    partition.unwrap_or_default(),
+                    offset.unwrap_or_default(),
+                )));
+            }
+            if let Table::Tweets = table {
+                out.ids = kept
+                    .iter()
+                    .map(|t| copy::first_text(t).to_string())
+                    .collect();
+            }
+            let to = match table {
+                Table::Tweets => &mut out.tweets,
+                Table::Deletes => &mut out.deletes,
+                Table::Errors => &mut out.errors,
+            };
+            *to = kept;
+        }
+        c.batch_execute("ROLLBACK").await?;
+        out.errors.extend(refused);
+        for stream in [&mut out.tweets, &mut out.deletes, &mut out.errors] {
+            if !stream.is_empty() {
+                stream.insert(0, Bytes::from_static(HEADER));
+                stream.push(Bytes::from_static(TRAILER));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The tuples of `tuples` the server refuses in `table`, each with the server's message.
+async fn bisect(
+    c: &Client,
+    s: &Statements,
+    table: Table,
+    tuples: &[Bytes],
+) -> Result<Vec<(usize, String)>, tokio_postgres::Error> {
+    let mut bad = Vec::new();
+    let mut parts = vec![(0, tuples.len())];
+    while let Some((a, b)) = parts.pop() {
+        if a == b {
+            continue;
+        }
+        c.batch_execute("SAVEPOINT screen").await?;
+        let mut stream = vec![Bytes::from_static(HEADER)];
+        stream.extend(tuples[a..b].iter().cloned());
+        stream.push(Bytes::from_static(TRAILER));
+        let loaded = match table {
+            Table::Tweets => match copy(c, &s.copy_tweets, &stream).await {
+                Ok(_) => c.execute(&s.insert_tweets, &[]).await.map(|_| ()),
+                Err(e) => Err(e),
+            },
+            Table::Deletes => match copy(c, &s.copy_deletes, &stream).await {
+                Ok(_) => c.execute(&s.insert_deletes, &[]).await.map(|_| ()),
+                Err(e) => Err(e),
+            },
+            Table::Errors => copy(c, &s.copy_errors, &stream).await.map(|_| ()),
+        };
+        match loaded {
+            Ok(()) => c.batch_execute("RELEASE SAVEPOINT screen").await?,
+            Err(e) if refused_record(&e) => {
+                c.batch_execute("ROLLBACK TO SAVEPOINT screen; RELEASE SAVEPOINT screen")
+                    .await?;
+                if b - a == 1 {
+                    let why = e
+                        .as_db_error()
+                        .map_or_else(|| e.to_string(), |d| d.message().to_string());
+                    bad.push((a, why));
+                } else {
+                    let m = (a + b) / 2;
+                    parts.push((m, b));
+                    parts.push((a, m));
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(bad)
 }
 
 /// Whether a batch's tweets were COPYed while it was gathered.
