@@ -72,10 +72,17 @@ fn schema(name: &str) -> String {
 async fn produce_raw(name: &str, partitions: i32, records: &[(i32, Vec<u8>)]) -> String {
     let topic = topic(name);
     create_topic(&topic, partitions).await;
+    append_raw(&topic, records).await;
+    topic
+}
+
+/// Appends `records` (partition, value) to an existing topic.
+async fn append_raw(topic: &str, records: &[(i32, Vec<u8>)]) {
     let client = ClientBuilder::new(vec![brokers()]).build().await.unwrap();
-    for p in 0..partitions {
+    let partitions: BTreeSet<i32> = records.iter().map(|r| r.0).collect();
+    for p in partitions {
         let pc = client
-            .partition_client(&topic, p, UnknownTopicHandling::Retry)
+            .partition_client(topic, p, UnknownTopicHandling::Retry)
             .await
             .unwrap();
         let values: Vec<&Vec<u8>> = records.iter().filter(|r| r.0 == p).map(|r| &r.1).collect();
@@ -92,7 +99,6 @@ async fn produce_raw(name: &str, partitions: i32, records: &[(i32, Vec<u8>)]) ->
             pc.produce(batch, Compression::NoCompression).await.unwrap();
         }
     }
-    topic
 }
 
 /// Realistic v1.1 tweets from scripts/gen_tweets.py (entities, retweets, quotes, places).
@@ -787,12 +793,20 @@ async fn a_group_of_two_splits_the_partitions_and_stores_each_tweet_once() {
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     fleet.kill("b").await;
+    // More records in every partition after the kill: `a` must take b's partitions over
+    // and go on from the offsets b stored.
+    let more: Vec<(i32, Vec<u8>)> = tweets(n, 61_000_000)
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| ((i % 4) as i32, t))
+        .collect();
+    append_raw(&topic, &more).await;
     let db = client(&url).await;
     let started = Instant::now();
     loop {
         let counts = id_counts(&db, &schema).await;
         assert!(counts.values().all(|c| *c == 1), "a tweet stored twice");
-        if counts.len() == n {
+        if counts.len() == 2 * n {
             break;
         }
         assert!(
@@ -803,11 +817,18 @@ async fn a_group_of_two_splits_the_partitions_and_stores_each_tweet_once() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    fleet.stop_all(Duration::from_secs(60)).await;
+    let ended = fleet.stop_all(Duration::from_secs(60)).await;
+    let a: BTreeSet<i64> = ended[0].summary.as_ref().unwrap().0["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_i64().unwrap())
+        .collect();
+    assert_eq!(a, (0..4).collect(), "a took every partition over");
     assert_eq!(
         stored_offsets(&db, &schema, &topic).await,
         (0..4)
-            .map(|p| (p, (n / 4) as i64))
+            .map(|p| (p, (2 * n / 4) as i64))
             .collect::<BTreeMap<_, _>>()
     );
 }
