@@ -46,7 +46,10 @@ pub fn advice(e: &Error) -> Option<String> {
                 "use another --output, or finish that output with the --group and --topic it names"
                     .into(),
             ),
-            crate::sink::Error::Io { .. } => None,
+            crate::sink::Error::Io { .. }
+            | crate::sink::Error::Postgres { .. }
+            | crate::sink::Error::Database(_)
+            | crate::sink::Error::Taken { .. } => None,
         };
     }
     if let Some(e) = e.find::<GroupError>() {

@@ -188,8 +188,42 @@ pub struct ConsumeArgs {
 
     /// Output directory (`-` for JSON lines on stdout). Files: tweets-*.jsonl, deletes-*.jsonl,
     /// errors-*.jsonl; a file being written ends in `.inprogress`.
-    #[arg(long, default_value = "./tweets", value_name = "DIR")]
+    ///
+    /// Or a PostgreSQL database: postgres://USER@HOST:PORT/DATABASE?sslmode=MODE. tweetpipe
+    /// creates the tables (tweets, deletes, errors, offsets; see --pg-schema) and stores each
+    /// batch and its offsets in one transaction: exactly once, resuming from the database's
+    /// offsets. The password comes from the URL, else PGPASSWORD, else the pgpass file
+    /// (PGPASSFILE, default ~/.pgpass); prefer the last two (a URL shows in `ps`). sslmode:
+    /// disable, prefer (the default: TLS if offered, unverified), require (TLS, unverified),
+    /// verify-ca (the certificate's chain), verify-full (chain and host name).
+    #[arg(long, default_value = "./tweets", value_name = "DIR|-|postgres://…")]
     pub output: PathBuf,
+
+    /// PostgreSQL: the schema of tweetpipe's tables, created (and migrated) when missing.
+    #[arg(
+        long,
+        default_value = "public",
+        value_name = "NAME",
+        help_heading = "PostgreSQL output"
+    )]
+    pub pg_schema: String,
+
+    /// PostgreSQL: store a batch as soon as this many records wait, besides every
+    /// --commit-interval. Larger batches load faster and hold more memory (a tweet's row is
+    /// about its raw size plus 1 KiB).
+    #[arg(
+        long,
+        default_value_t = 5000,
+        value_name = "N",
+        help_heading = "PostgreSQL output"
+    )]
+    pub pg_batch_rows: usize,
+
+    /// PostgreSQL: the CA certificate (PEM) that signed the server's certificate, for a
+    /// private CA; the server's chain is then verified (add sslmode=verify-full to check its
+    /// name too). Default: the system's CA store.
+    #[arg(long, value_name = "PEM", help_heading = "PostgreSQL output")]
+    pub pg_ca_file: Option<PathBuf>,
 
     /// Stop cleanly after this many records are durably written.
     #[arg(long, value_name = "N")]
@@ -213,7 +247,7 @@ pub struct ConsumeArgs {
     #[arg(long, default_value_t = 256 * 1024 * 1024, value_name = "BYTES")]
     pub rotate_bytes: u64,
 
-    /// Make output durable (fsync) and commit offsets at least this often.
+    /// Make output durable (fsync; a PostgreSQL transaction) and commit offsets at least this often.
     #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
     pub commit_interval: Duration,
 

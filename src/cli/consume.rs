@@ -30,8 +30,27 @@ pub(crate) fn config(args: &ConsumeArgs) -> Result<consume::Config> {
         !args.commit_interval.is_zero(),
         "--commit-interval must be more than 0",
     )?;
+    let output_text = args.output.to_str().unwrap_or("");
     let output = if args.output.as_os_str() == "-" {
         Output::Stdout
+    } else if crate::sink::postgres::target::is_postgres_url(output_text) {
+        check(
+            args.pg_batch_rows >= 1,
+            "--pg-batch-rows must be at least 1",
+        )?;
+        check(
+            !args.pg_schema.is_empty(),
+            "--pg-schema is empty; give the schema for the tables, e.g. --pg-schema public",
+        )?;
+        // The URL may hold a password: the message names the part that is wrong, never the URL.
+        let config = crate::sink::postgres::Config::new(
+            output_text,
+            args.pg_schema.clone(),
+            args.pg_batch_rows,
+            args.pg_ca_file.as_deref(),
+        )
+        .map_err(|e| Error::usage(format!("--output (PostgreSQL): {e}")))?;
+        Output::Postgres(config)
     } else {
         Output::Dir {
             path: args.output.clone(),

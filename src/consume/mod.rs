@@ -36,6 +36,7 @@ use crate::kafka::group::OffsetStore;
 use crate::kafka::Cluster;
 use crate::shutdown::Shutdown;
 use crate::sink::files::{DirSink, Identity};
+use crate::sink::postgres::PgSink;
 use crate::sink::stdout::StdoutSink;
 use crate::sink::Sink;
 
@@ -63,6 +64,8 @@ pub(crate) enum Output {
     Dir { path: PathBuf, rotate_bytes: u64 },
     /// JSON lines on stdout.
     Stdout,
+    /// Rows in PostgreSQL.
+    Postgres(crate::sink::postgres::Config),
 }
 
 impl Output {
@@ -75,6 +78,10 @@ impl Output {
                 (Box::new(sink), Some(slot))
             }
             Output::Stdout => (Box::new(StdoutSink::new()), None),
+            Output::Postgres(c) => (
+                Box::new(PgSink::new(c.clone(), &who.group, &who.topic)),
+                None,
+            ),
         })
     }
 }

@@ -105,7 +105,15 @@ impl Writer {
     /// Makes the output durable, then commits the next offsets, then tells the sink.
     pub(crate) async fn durable_commit(&mut self, member: &mut Member) -> Result<Commit> {
         let started = Instant::now();
-        self.sink.flush(&self.next).await?;
+        match self.sink.flush(&self.next).await {
+            Ok(()) => {}
+            // The sink's own offsets say another consumer has the partitions: as when the
+            // group refuses the commit.
+            Err(e @ crate::sink::Error::Taken { .. }) => return Ok(Commit::Refused(e.to_string())),
+            Err(e) => return Err(e.into()),
+        }
+        // Time spent storing (a database waited out) is not idleness.
+        self.last_record = (self.last_record + started.elapsed()).min(Instant::now());
         let outcome = member.commit(&self.topic, &self.next).await?;
         if outcome == Commit::Done {
             self.sink.committed()?;
@@ -147,6 +155,13 @@ impl Writer {
                         self.high.insert(partition, high_watermark);
                         if self.write(&encoded, &observed, limits)? {
                             self.last_record = Instant::now();
+                        }
+                        // A full batch is stored now (the fetches wait meanwhile: memory
+                        // stays bounded).
+                        if self.sink.wants_flush() {
+                            if let Commit::Refused(why) = self.durable_commit(member).await? {
+                                return Ok(Stopped::Refused(why));
+                            }
                         }
                         if let Some(live) = &mut self.live {
                             let next = self.next.get(&partition).copied().unwrap_or(0);

@@ -10,12 +10,14 @@
 //!
 //! - [`files`]: JSON lines in rotating files (the default), with crash recovery;
 //! - [`stdout`]: JSON lines on stdout (durability is the reader's business);
+//! - [`postgres`]: rows in PostgreSQL, each batch and its offsets in one transaction;
 //! - [`line`]: the JSON line itself, written and read back in one place.
 //!
 //! A new sink is a folder here and one line where the command line picks it.
 
 pub(crate) mod files;
 pub(crate) mod line;
+pub(crate) mod postgres;
 pub(crate) mod stdout;
 
 use std::collections::BTreeMap;
@@ -106,6 +108,12 @@ pub(crate) trait Sink: Send {
     /// Appends entries `range` of `batch` (one partition's, in offset order).
     fn write(&mut self, batch: &Encoded, range: std::ops::Range<usize>) -> Result<(), Error>;
 
+    /// Whether the sink holds enough to flush now, before the commit interval is up (a
+    /// database batch that is full); the writer then makes it durable and commits at once.
+    fn wants_flush(&self) -> bool {
+        false
+    }
+
     /// Makes everything written so far durable; `next` is each partition's next offset after
     /// it. The consumer commits `next` to Kafka only after this returned.
     fn flush<'a>(&'a mut self, next: &'a BTreeMap<i32, i64>) -> SinkFuture<'a, ()>;
@@ -162,6 +170,27 @@ pub(crate) enum Error {
         group: String,
         topic: String,
     },
+    /// The database refused something, or failed in a way that does not pass; `usage`
+    /// when the fix is the user's configuration (credentials, the database's name).
+    #[error("{what}")]
+    Postgres {
+        what: String,
+        usage: bool,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// The database is in a state this instance cannot use.
+    #[error("{0}")]
+    Database(String),
+    /// Another consumer stored these partitions further since this instance read their
+    /// offsets: they are not this instance's any more (the writer gives them up and joins
+    /// again, as when the group refuses a commit).
+    #[error("partitions {partitions:?} of topic {topic:?} were stored further in the database by another consumer of group {group:?}; this instance no longer owns them")]
+    Taken {
+        partitions: Vec<i32>,
+        group: String,
+        topic: String,
+    },
 }
 
 impl Error {
@@ -174,7 +203,9 @@ impl Error {
 impl Classify for Error {
     fn kind(&self) -> ErrorKind {
         match self {
-            Error::Io { .. } => ErrorKind::Runtime,
+            Error::Io { .. } | Error::Database(_) | Error::Taken { .. } => ErrorKind::Runtime,
+            Error::Postgres { usage: true, .. } => ErrorKind::Usage,
+            Error::Postgres { .. } => ErrorKind::Runtime,
             Error::SlotBusy { .. } | Error::Foreign { .. } => ErrorKind::Usage,
         }
     }
