@@ -31,6 +31,7 @@ pub(crate) mod sink;
 pub(crate) mod source;
 #[cfg(test)]
 mod test_support;
+pub(crate) mod tls;
 
 pub use error::{Error, Result};
 

@@ -229,25 +229,7 @@ async fn sigkill_at_random_points_keeps_the_output_exactly_once() {
     let topic = produce_lines("kill", &input, 2).await;
     let out = tempfile::tempdir().unwrap();
     let brokers = brokers();
-    // A tiny xorshift so the kill points vary run to run but can be reproduced from the seed.
-    // TWEETPIPE_TEST_SEED replays a schedule a failed run printed.
-    let mut seed = std::env::var("TWEETPIPE_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-    eprintln!("kill schedule seed {seed}");
-    let mut rand = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut rand = kill_schedule();
     let mut kills = 0;
     // Each run's log, shown when the output is wrong.
     let logs = tempfile::tempdir().unwrap();

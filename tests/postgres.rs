@@ -526,23 +526,7 @@ async fn sigkill_at_random_points_and_before_commit_stores_each_tweet_once() {
         .collect();
     let topic = produce_raw("pgkill", 2, &records).await;
     let schema = schema("pgkill");
-    let mut seed = std::env::var("TWEETPIPE_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-    eprintln!("kill schedule seed {seed}");
-    let mut rand = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut rand = kill_schedule();
     let db = client(&url).await;
     let (mut kills, mut before_commit) = (0, 0);
     for round in 0..8 {
@@ -658,6 +642,48 @@ async fn sigkill_at_random_points_and_before_commit_stores_each_tweet_once() {
     );
 }
 
+/// A PostgreSQL cluster of the test's own (`scripts/pg`), for tests that stop the server or
+/// change its settings; removed when dropped.
+struct OwnCluster {
+    name: String,
+    url: String,
+}
+
+impl OwnCluster {
+    fn start(prefix: &str) -> Self {
+        let name = format!("{prefix}-{}", std::process::id());
+        let url = scripts_pg("start", &name)
+            .lines()
+            .find_map(|l| l.strip_prefix("TWEETPIPE_TEST_PG="))
+            .unwrap()
+            .to_string();
+        OwnCluster { name, url }
+    }
+
+    fn run(&self, cmd: &str) -> String {
+        scripts_pg(cmd, &self.name)
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        scripts_pg("remove", &self.name);
+    }
+}
+
+fn scripts_pg(cmd: &str, name: &str) -> String {
+    let out = std::process::Command::new(root().join("scripts/pg"))
+        .args([cmd, name])
+        .output()
+        .expect("run scripts/pg");
+    assert!(
+        out.status.success(),
+        "scripts/pg {cmd}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// The database stopped before the consumer starts and again while it stores: it waits,
 /// retries, and loses nothing.
 #[tokio::test(flavor = "multi_thread")]
@@ -665,31 +691,8 @@ async fn the_database_stopped_for_a_while_then_started_loses_nothing() {
     if server("outage").is_none() {
         return;
     }
-    let name = format!("outage-{}", std::process::id());
-    let pg = |cmd: &str| {
-        let out = std::process::Command::new(root().join("scripts/pg"))
-            .args([cmd, &name])
-            .output()
-            .expect("run scripts/pg");
-        assert!(
-            out.status.success(),
-            "scripts/pg {cmd}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
-    let url = pg("start")
-        .lines()
-        .find_map(|l| l.strip_prefix("TWEETPIPE_TEST_PG="))
-        .unwrap()
-        .to_string();
-    struct Remove<F: Fn(&str) -> String>(F);
-    impl<F: Fn(&str) -> String> Drop for Remove<F> {
-        fn drop(&mut self) {
-            (self.0)("remove");
-        }
-    }
-    let pg = Remove(pg);
+    let pg = OwnCluster::start("outage");
+    let url = pg.url.clone();
     let n = 6_000usize;
     let records: Vec<(i32, Vec<u8>)> = tweets(n, 50_000_000)
         .into_iter()
@@ -698,7 +701,7 @@ async fn the_database_stopped_for_a_while_then_started_loses_nothing() {
         .collect();
     let topic = produce_raw("pgdown", 2, &records).await;
     let schema = "down";
-    (pg.0)("stop");
+    pg.run("stop");
     let mut child = consume_pg(
         &topic,
         &url,
@@ -723,7 +726,7 @@ async fn the_database_stopped_for_a_while_then_started_loses_nothing() {
         s
     });
     tokio::time::sleep(Duration::from_secs(2)).await;
-    (pg.0)("start");
+    pg.run("start");
     let db = client(&url).await;
     let started = Instant::now();
     loop {
@@ -739,9 +742,9 @@ async fn the_database_stopped_for_a_while_then_started_loses_nothing() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     drop(db);
-    (pg.0)("stop");
+    pg.run("stop");
     tokio::time::sleep(Duration::from_secs(3)).await;
-    (pg.0)("start");
+    pg.run("start");
     let status = tokio::time::timeout(LIMIT, child.wait())
         .await
         .unwrap()
@@ -953,31 +956,8 @@ async fn tls_verify_full_with_a_private_ca_and_require() {
     if server("tls").is_none() {
         return;
     }
-    let name = format!("tls-{}", std::process::id());
-    let pg = |cmd: &str| {
-        let out = std::process::Command::new(root().join("scripts/pg"))
-            .args([cmd, &name])
-            .output()
-            .expect("run scripts/pg");
-        assert!(
-            out.status.success(),
-            "scripts/pg {cmd}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
-    let url = pg("start")
-        .lines()
-        .find_map(|l| l.strip_prefix("TWEETPIPE_TEST_PG="))
-        .unwrap()
-        .to_string();
-    struct Remove<F: Fn(&str) -> String>(F);
-    impl<F: Fn(&str) -> String> Drop for Remove<F> {
-        fn drop(&mut self) {
-            (self.0)("remove");
-        }
-    }
-    let pg = Remove(pg);
+    let pg = OwnCluster::start("tls");
+    let url = pg.url.clone();
     // A CA and a server certificate for 127.0.0.1, in the cluster's data directory, owned
     // by its owner (the server refuses a key others can read).
     let ca = |cn: &str| {
@@ -995,7 +975,7 @@ async fn tls_verify_full_with_a_private_ca_and_require() {
         .unwrap()
         .signed_by(&key, &ca_cert, &ca_key)
         .unwrap();
-    let data = root().join(format!("target/pg/{name}/data"));
+    let data = root().join(format!("target/pg/{}/data", pg.name));
     let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&data).unwrap());
     for (file, text) in [
         ("server.crt", server_cert.pem()),

@@ -156,14 +156,11 @@ fn tls_config(args: &KafkaArgs) -> Result<(ClientConfig, &'static str)> {
             "the CA of --kafka-ca-file"
         }
         None => {
-            // Errors for single unreadable files are normal (a broken symlink in
-            // /etc/ssl/certs); what counts is whether any root was found.
-            let found = rustls_native_certs::load_native_certs();
-            let (added, _ignored) = roots.add_parsable_certificates(found.certs);
-            if added > 0 {
+            let system;
+            (roots, system) = crate::tls::default_roots();
+            if system {
                 "the system CA store"
             } else {
-                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
                 tracing::info!(
                     "no CA certificates in the system store; trusting the Mozilla roots built into tweetpipe"
                 );

@@ -349,6 +349,28 @@ pub async fn create_topic(topic: &str, partitions: i32) {
         .unwrap();
 }
 
+/// Random numbers for a kill schedule: a tiny xorshift, so the kill points vary run to run
+/// but can be replayed: the seed is printed, and `TWEETPIPE_TEST_SEED` sets it.
+pub fn kill_schedule() -> impl FnMut() -> u64 {
+    let mut seed = std::env::var("TWEETPIPE_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        });
+    eprintln!("kill schedule seed {seed}");
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    }
+}
+
 pub fn write_lines(path: &Path, records: &[Vec<u8>]) {
     let mut data = Vec::new();
     for r in records {

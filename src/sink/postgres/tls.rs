@@ -92,13 +92,7 @@ fn roots(ca_file: Option<&Path>) -> Result<RootCertStore, String> {
                 ));
             }
         }
-        None => {
-            let found = rustls_native_certs::load_native_certs();
-            let (added, _) = roots.add_parsable_certificates(found.certs);
-            if added == 0 {
-                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            }
-        }
+        None => roots = crate::tls::default_roots().0,
     }
     Ok(roots)
 }

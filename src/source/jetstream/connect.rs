@@ -35,13 +35,7 @@ pub(crate) enum ConnectError {
 /// The TLS client configuration for `wss://`: the system's CA store, else the Mozilla roots
 /// compiled in; HTTP/1.1 only (the upgrade is an HTTP/1.1 request).
 pub(crate) fn tls_config() -> Arc<ClientConfig> {
-    let mut roots = RootCertStore::empty();
-    let found = rustls_native_certs::load_native_certs();
-    let (added, _) = roots.add_parsable_certificates(found.certs);
-    if added == 0 {
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    }
-    with_roots(roots)
+    with_roots(crate::tls::default_roots().0)
 }
 
 /// A TLS client configuration trusting `roots` (tests use their own CA).
