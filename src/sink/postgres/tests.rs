@@ -177,22 +177,14 @@ fn control_messages_name_what_they_act_on() {
     );
 }
 
-/// Reads the fields of one binary COPY tuple back.
+/// Reads the fields of one binary COPY tuple back; nothing may follow them.
 fn fields(tuple: &[u8]) -> Vec<Option<&[u8]>> {
-    let n = i16::from_be_bytes([tuple[0], tuple[1]]) as usize;
-    let mut at = 2;
-    let mut out = Vec::new();
-    for _ in 0..n {
-        let len = i32::from_be_bytes(tuple[at..at + 4].try_into().unwrap());
-        at += 4;
-        if len < 0 {
-            out.push(None);
-        } else {
-            out.push(Some(&tuple[at..at + len as usize]));
-            at += len as usize;
-        }
-    }
-    assert_eq!(at, tuple.len(), "the tuple has nothing after its fields");
+    let out = copy::tuple_fields(tuple);
+    let end = 2 + out
+        .iter()
+        .map(|f| 4 + f.map_or(0, <[u8]>::len))
+        .sum::<usize>();
+    assert_eq!(end, tuple.len(), "the tuple has nothing after its fields");
     out
 }
 
