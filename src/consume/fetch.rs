@@ -148,7 +148,11 @@ fn encode(
     partition: i32,
     records: Vec<RecordAndOffset>,
 ) -> (Encoded, Observed) {
-    let mut encoded = Encoded::with_capacity(partition, records.len());
+    let bytes = records
+        .iter()
+        .map(|r| encoder.estimate(r.record.value.as_ref().map_or(0, Vec::len)))
+        .sum();
+    let mut encoded = Encoded::with_capacity(partition, records.len(), bytes);
     let mut observed = Observed::with_capacity(records.len());
     for r in records {
         let value = r.record.value.as_deref().unwrap_or_default();

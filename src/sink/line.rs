@@ -78,7 +78,7 @@ mod tests {
 
     #[test]
     fn a_line_ends_with_its_position_and_reads_back() {
-        let mut out = Encoded::with_capacity(3, 1);
+        let mut out = Encoded::with_capacity(3, 1, 1024);
         let record = ConsumedRecord {
             partition: 3,
             offset: 41,

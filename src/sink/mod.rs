@@ -75,10 +75,10 @@ pub(crate) struct Entry {
 }
 
 impl Encoded {
-    pub(crate) fn with_capacity(partition: i32, records: usize) -> Self {
+    pub(crate) fn with_capacity(partition: i32, records: usize, bytes: usize) -> Self {
         Encoded {
             partition,
-            bytes: Vec::with_capacity(records * 1024),
+            bytes: Vec::with_capacity(bytes),
             entries: Vec::with_capacity(records),
         }
     }
@@ -95,6 +95,12 @@ impl Encoded {
 pub(crate) trait Encoder: Send + Sync + 'static {
     /// Appends `record`'s output to `out` (bytes and one entry).
     fn encode(&self, record: &ConsumedRecord<'_>, outcome: &Outcome, out: &mut Encoded);
+
+    /// About how many bytes a record of `value_len` bytes becomes: a fetch's buffer is sized
+    /// once from it rather than grown by doubling (each doubling copies what is there).
+    fn estimate(&self, _value_len: usize) -> usize {
+        1024
+    }
 }
 
 /// Where the writer task puts encoded records (see the module documentation).

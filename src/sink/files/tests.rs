@@ -19,7 +19,7 @@ fn who(instance: Option<&str>) -> Identity {
 
 /// Records `offsets` of `partition` as one batch.
 fn batch(partition: i32, offsets: std::ops::Range<i64>) -> Encoded {
-    let mut e = Encoded::with_capacity(partition, 8);
+    let mut e = Encoded::with_capacity(partition, 8, 8 * 1024);
     for o in offsets {
         e.bytes.extend_from_slice(
             format!("{{\"id\":\"{partition}-{o}\",\"kafka\":{{\"partition\":{partition},\"offset\":{o}}}}}")

@@ -67,6 +67,11 @@ impl Encoder for Rows {
             end: out.bytes.len(),
         });
     }
+
+    /// The raw record, and the enriched fields beside it.
+    fn estimate(&self, value_len: usize) -> usize {
+        value_len + 512
+    }
 }
 
 fn tweet(out: &mut Vec<u8>, t: &EnrichedTweet, record: &ConsumedRecord<'_>) -> Result<(), String> {

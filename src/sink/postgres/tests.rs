@@ -192,7 +192,7 @@ fn fields(tuple: &[u8]) -> Vec<Option<&[u8]>> {
 fn a_tweet_is_one_tuple_of_the_tweets_columns() {
     let value = br#"{"created_at":"Wed Oct 10 20:19:24 +0000 2018","id":5,"id_str":"5","text":"I love #rust\u0000 @bob","user":{"id_str":"9","screen_name":"ana"},"entities":{"hashtags":[{"text":"rust"}],"user_mentions":[{"screen_name":"bob"}],"urls":[]},"lang":"en"}"#;
     let outcome = Enricher::new().enrich(value);
-    let mut out = Encoded::with_capacity(1, 1);
+    let mut out = Encoded::with_capacity(1, 1, 1024);
     let record = ConsumedRecord {
         partition: 1,
         offset: 77,
@@ -221,7 +221,7 @@ fn a_tweet_is_one_tuple_of_the_tweets_columns() {
     assert_eq!(f[23], Some(&value[..]), "raw: the record as received");
 
     let bad = b"not json";
-    let mut out = Encoded::with_capacity(1, 1);
+    let mut out = Encoded::with_capacity(1, 1, 1024);
     let record = ConsumedRecord {
         partition: 0,
         offset: 3,
