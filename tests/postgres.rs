@@ -642,6 +642,91 @@ async fn sigkill_at_random_points_and_before_commit_stores_each_tweet_once() {
     );
 }
 
+/// SIGTERM while the consumer streams a backlog to a database slower than it (a debug-only
+/// hook stalls each streamed COPY, so the writer waits for room with most of a batch still
+/// to send): each run stops cleanly (exit 0, its last batch stored in full), and over the
+/// runs each tweet is stored once.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_mid_stream_stops_cleanly_and_stores_each_tweet_once() {
+    let Some(url) = server("sigterm") else {
+        return;
+    };
+    let n = 60_000usize;
+    let records: Vec<(i32, Vec<u8>)> = tweets(n, 45_000_000)
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| ((i % 2) as i32, t))
+        .collect();
+    let topic = produce_raw("pgterm", 2, &records).await;
+    let schema = schema("pgterm");
+    let mut rand = kill_schedule();
+    let db = client(&url).await;
+    let mut stops = 0;
+    for round in 0..3 {
+        let mut child = consume_pg(&topic, &url, &schema, &["--assign", "all"])
+            .env("TWEETPIPE_TEST_PG_STREAM_STALL_MS", "400")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let log = tokio::spawn(async move {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text).await;
+            text
+        });
+        let before = stored_count(&db, &schema).await;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while stored_count(&db, &schema).await == before && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(rand() % 100)).await;
+        let Some(pid) = child.id() else { break };
+        // SAFETY: signalling a process this test started and has not reaped.
+        assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGTERM) }, 0);
+        let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+            .await
+            .expect("exits within 30 s of SIGTERM")
+            .unwrap();
+        let log = log.await.unwrap();
+        assert_eq!(status.code(), Some(0), "round {round}:\n{log}");
+        stops += 1;
+        let counts = id_counts(&db, &schema).await;
+        assert!(counts.values().all(|c| *c == 1), "a tweet stored twice");
+        // A clean stop stores what it wrote: the offsets match the rows.
+        let at: i64 = stored_offsets(&db, &schema, &topic).await.values().sum();
+        assert_eq!(
+            at as usize,
+            counts.len(),
+            "round {round}: offsets and rows agree"
+        );
+        eprintln!("round {round}: {} stored", counts.len());
+    }
+    let stored_before_last = id_counts(&db, &schema).await.len();
+    assert!(
+        stops >= 2 && stored_before_last < n,
+        "stopped mid-run {stops} times, {stored_before_last} stored"
+    );
+    let r = run(
+        consume_pg(
+            &topic,
+            &url,
+            &schema,
+            &["--assign", "all", "--idle-exit", "2s"],
+        ),
+        LIMIT,
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let counts = id_counts(&db, &schema).await;
+    assert_eq!(counts.len(), n, "every tweet is stored");
+    assert!(counts.values().all(|c| *c == 1));
+    assert_eq!(
+        stored_offsets(&db, &schema, &topic).await,
+        BTreeMap::from([(0, (n / 2) as i64), (1, (n / 2) as i64)])
+    );
+}
+
 /// A PostgreSQL cluster of the test's own (`scripts/pg`), for tests that stop the server or
 /// change its settings; removed when dropped.
 struct OwnCluster {

@@ -162,6 +162,11 @@ impl Writer {
                             if let Commit::Refused(why) = self.durable_commit(member).await? {
                                 return Ok(Stopped::Refused(why));
                             }
+                        } else {
+                            tokio::select! {
+                                room = self.sink.room() => room?,
+                                _ = shutdown.wait() => return Ok(Stopped::Done),
+                            }
                         }
                         if let Some(live) = &mut self.live {
                             let next = self.next.get(&partition).copied().unwrap_or(0);

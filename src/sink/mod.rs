@@ -120,6 +120,14 @@ pub(crate) trait Sink: Send {
         false
     }
 
+    /// Resolves when the sink can take more writes: a sink that streams to its store while a
+    /// batch is gathered holds the writer back to the store's pace, so that the fetches wait
+    /// instead of a backlog growing (and the flush then waiting for the store to work it off
+    /// while nothing is fetched). The default always has room.
+    fn room(&mut self) -> SinkFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
     /// Makes everything written so far durable; `next` is each partition's next offset after
     /// it. The consumer commits `next` to Kafka only after this returned.
     fn flush<'a>(&'a mut self, next: &'a BTreeMap<i32, i64>) -> SinkFuture<'a, ()>;

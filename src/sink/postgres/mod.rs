@@ -26,6 +26,7 @@
 //! [`tls`].
 
 mod copy;
+mod paced;
 mod schema;
 pub(crate) mod target;
 #[cfg(test)]
@@ -43,6 +44,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls, Statement};
 
 use self::copy::{Rows, DELETE_COLUMNS, ERROR_COLUMNS, HEADER, TRAILER, TWEET_COLUMNS};
+use self::paced::Paced;
 use self::target::{Host, Target};
 use super::{Encoded, Encoder, Error, Kind, Sink, SinkFuture};
 use crate::backoff::Retry;
@@ -134,6 +136,10 @@ pub(crate) struct PgSink {
     /// Test hook (debug builds only): sleep this long between the COPYs and the COMMIT.
     #[cfg(debug_assertions)]
     pause_before_commit: Option<Duration>,
+    /// Test hook (debug builds only): each streamed COPY waits this long before it sends
+    /// anything, as a slow server would: the writer then waits for room.
+    #[cfg(debug_assertions)]
+    stream_stall: Option<Duration>,
 }
 
 impl PgSink {
@@ -150,10 +156,9 @@ impl PgSink {
             rows: 0,
             bytes: 0,
             #[cfg(debug_assertions)]
-            pause_before_commit: std::env::var("TWEETPIPE_TEST_PG_PAUSE_BEFORE_COMMIT_MS")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .map(Duration::from_millis),
+            pause_before_commit: test_hook("TWEETPIPE_TEST_PG_PAUSE_BEFORE_COMMIT_MS"),
+            #[cfg(debug_assertions)]
+            stream_stall: test_hook("TWEETPIPE_TEST_PG_STREAM_STALL_MS"),
         }
     }
 
@@ -312,7 +317,7 @@ impl PgSink {
         let (group, topic) = (self.group.clone(), self.topic.clone());
         let mut streamed = Streamed::No;
         if let Some(streaming) = self.streaming.take() {
-            if let Some((conn, how)) = streaming.finish().await {
+            if let Some((conn, how)) = streaming.finish(batch.ids.len()).await {
                 self.conn = Some(conn);
                 streamed = how;
             }
@@ -397,12 +402,15 @@ impl Sink for PgSink {
             let any_before = self.pending.values().any(|p| !p.tweets.is_empty());
             if self.streaming.is_none() && !any_before {
                 if let Some(conn) = self.conn.take() {
-                    self.streaming = Some(Streaming::start(conn));
+                    #[cfg(debug_assertions)]
+                    let stall = self.stream_stall;
+                    #[cfg(not(debug_assertions))]
+                    let stall = None;
+                    self.streaming = Some(Streaming::start(conn, stall));
                 }
             }
-            if let Some(streaming) = &self.streaming {
-                // A COPY that failed has dropped its end; the flush finds out.
-                let _ = streaming.chunks.send(tweets.clone());
+            if let Some(streaming) = &mut self.streaming {
+                streaming.push(&tweets);
             }
             let pending = self.pending.entry(batch.partition).or_default();
             self.bytes += tweets.len();
@@ -424,6 +432,15 @@ impl Sink for PgSink {
 
     fn wants_flush(&self) -> bool {
         self.rows >= self.config.batch_rows || self.bytes >= BATCH_BYTES
+    }
+
+    fn room(&mut self) -> SinkFuture<'_, ()> {
+        Box::pin(async {
+            if let Some(streaming) = &mut self.streaming {
+                streaming.pieces.room().await;
+            }
+            Ok(())
+        })
     }
 
     fn flush<'a>(&'a mut self, next: &'a BTreeMap<i32, i64>) -> SinkFuture<'a, ()> {
@@ -461,6 +478,15 @@ impl Sink for PgSink {
         }
         Ok(())
     }
+}
+
+/// A debug build's test hook: milliseconds from the environment variable `name`.
+#[cfg(debug_assertions)]
+fn test_hook(name: &str) -> Option<Duration> {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis)
 }
 
 fn retry() -> Retry {
@@ -942,39 +968,73 @@ enum Streamed {
 /// instead of each waiting for the other. The flush ends the COPY, gets the connection back
 /// and finishes the transaction ([`Conn::store`]); any failure but a duplicate, and the batch
 /// is stored again the ordinary way.
+///
+/// At most [`STREAM_AHEAD`] pieces wait for the connection; past that the writer waits
+/// ([`Paced::room`]), and with it the fetches: the database sets the pace. Were the
+/// backlog unbounded, each flush would wait for the server to work it off while nothing is
+/// fetched or enriched, and the two would take turns instead of running side by side.
 struct Streaming {
-    chunks: tokio::sync::mpsc::UnboundedSender<Bytes>,
-    task: tokio::task::JoinHandle<(Conn, Result<(), tokio_postgres::Error>)>,
+    pieces: Paced<Bytes>,
+    task: tokio::task::JoinHandle<(Conn, Result<u64, tokio_postgres::Error>)>,
 }
 
+/// The pieces of a chunk the streaming task gets: the connection copies each message into
+/// its write buffer, which would otherwise grow to the size of the largest chunk and stay so.
+const PIECE: usize = 256 * 1024;
+/// How many pieces may wait for the connection: 4 MiB, a few dozen milliseconds of the
+/// server's work.
+const STREAM_AHEAD: usize = 16;
+
 impl Streaming {
-    fn start(conn: Conn) -> Self {
-        let (chunks, mut rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
+    /// `stall`: a test hook's wait before anything is sent.
+    fn start(conn: Conn, stall: Option<Duration>) -> Self {
+        let (pieces, mut rx) = tokio::sync::mpsc::channel::<Bytes>(STREAM_AHEAD);
         let task = tokio::spawn(async move {
+            if let Some(stall) = stall {
+                tokio::time::sleep(stall).await;
+            }
             let copied = async {
                 conn.client.batch_execute("BEGIN; SAVEPOINT direct").await?;
                 let sink = conn.client.copy_in::<_, Bytes>(&conn.s.copy_direct).await?;
                 let mut sink = std::pin::pin!(sink);
                 sink.feed(Bytes::from_static(HEADER)).await?;
-                while let Some(chunk) = rx.recv().await {
-                    feed(sink.as_mut(), &chunk).await?;
+                while let Some(piece) = rx.recv().await {
+                    sink.feed(piece).await?;
                 }
                 sink.feed(Bytes::from_static(TRAILER)).await?;
-                sink.as_mut().finish().await.map(|_| ())
+                sink.as_mut().finish().await
             }
             .await;
             (conn, copied)
         });
-        Streaming { chunks, task }
+        Streaming {
+            pieces: Paced::new(pieces),
+            task,
+        }
+    }
+
+    /// Hands `chunk` over, in pieces.
+    fn push(&mut self, chunk: &Bytes) {
+        for piece in pieces(chunk) {
+            self.pieces.push(piece);
+        }
     }
 
     /// Ends the COPY: the connection (in the transaction), and how the COPY went; `None` when
     /// the connection is lost.
-    async fn finish(self) -> Option<(Conn, Streamed)> {
-        drop(self.chunks);
+    /// `rows`: how many tuples were handed over; a COPY that stored any other number (a
+    /// piece lost on the way) is rolled back like a failed one.
+    async fn finish(mut self, rows: usize) -> Option<(Conn, Streamed)> {
+        self.pieces.room().await;
+        drop(self.pieces);
         let (conn, copied) = self.task.await.ok()?;
         match copied {
-            Ok(()) => Some((conn, Streamed::Copied)),
+            Ok(n) if n == rows as u64 => Some((conn, Streamed::Copied)),
+            Ok(n) => {
+                tracing::error!(copied = n, rows, "the streamed COPY stored a different number of rows than it was given; storing the batch again");
+                conn.client.batch_execute("ROLLBACK").await.ok()?;
+                Some((conn, Streamed::No))
+            }
             Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
                 Some((conn, Streamed::Duplicate(e)))
             }
@@ -1038,20 +1098,22 @@ async fn copy(
     sink.as_mut().finish().await
 }
 
-/// Sends `chunk` in pieces of at most 256 KiB: the connection copies each message into its
-/// write buffer, which would otherwise grow to the size of the largest chunk and stay so.
+/// Sends `chunk` in [`pieces`].
 async fn feed(
     mut sink: std::pin::Pin<&mut tokio_postgres::CopyInSink<Bytes>>,
     chunk: &Bytes,
 ) -> Result<(), tokio_postgres::Error> {
-    const PIECE: usize = 256 * 1024;
-    let mut at = 0;
-    while at < chunk.len() {
-        let end = (at + PIECE).min(chunk.len());
-        sink.feed(chunk.slice(at..end)).await?;
-        at = end;
+    for piece in pieces(chunk) {
+        sink.feed(piece).await?;
     }
     Ok(())
+}
+
+/// `chunk` in pieces of at most [`PIECE`] bytes (without copying).
+fn pieces(chunk: &Bytes) -> impl Iterator<Item = Bytes> + '_ {
+    (0..chunk.len())
+        .step_by(PIECE)
+        .map(|at| chunk.slice(at..(at + PIECE).min(chunk.len())))
 }
 
 /// Runs a connection until it closes; its error, if any, shows in the next call's.
