@@ -727,6 +727,95 @@ async fn sigterm_mid_stream_stops_cleanly_and_stores_each_tweet_once() {
     );
 }
 
+/// Two consumers storing the same partitions into the same tables, as when an instance froze
+/// (a suspended VM) and another took its work over: one is SIGSTOPped mid-run while the other
+/// goes on, then SIGCONTed. Whichever finds the stored offsets moved under it (its
+/// compare-and-set fails) rolls its batch back, gives the partitions up and reads on from the
+/// stored offsets: each tweet once, the offsets at the end.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_frozen_consumer_and_its_successor_store_each_tweet_once() {
+    let Some(url) = server("frozen") else {
+        return;
+    };
+    let n = 30_000usize;
+    let records: Vec<(i32, Vec<u8>)> = tweets(n, 47_000_000)
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| ((i % 2) as i32, t))
+        .collect();
+    let topic = produce_raw("pgfrozen", 2, &records).await;
+    let schema = schema("pgfrozen");
+    let db = client(&url).await;
+    let extra = [
+        "--assign",
+        "all",
+        "--idle-exit",
+        "3s",
+        "--pg-batch-rows",
+        "500",
+    ];
+    let spawn = || {
+        let mut child = consume_pg(&topic, &url, &schema, &extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let log = tokio::spawn(async move {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text).await;
+            text
+        });
+        (child, log)
+    };
+    let signal = |child: &tokio::process::Child, sig: i32| {
+        let pid = child.id().expect("running") as i32;
+        // SAFETY: signalling a process this test started and has not reaped.
+        assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
+    };
+    let (mut frozen, frozen_log) = spawn();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stored_count(&db, &schema).await == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    signal(&frozen, libc::SIGSTOP);
+    let stored_when_frozen = stored_count(&db, &schema).await;
+    let (mut successor, successor_log) = spawn();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    signal(&frozen, libc::SIGCONT);
+    let limit = Duration::from_secs(120);
+    let frozen_exit = tokio::time::timeout(limit, frozen.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    let successor_exit = tokio::time::timeout(limit, successor.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    let logs = format!(
+        "frozen:\n{}\nsuccessor:\n{}",
+        frozen_log.await.unwrap(),
+        successor_log.await.unwrap()
+    );
+    assert_eq!(frozen_exit.code(), Some(0), "{logs}");
+    assert_eq!(successor_exit.code(), Some(0), "{logs}");
+    assert!(
+        stored_when_frozen < n as i64,
+        "frozen before the end ({stored_when_frozen} stored)"
+    );
+    assert!(
+        logs.contains("gave the partitions up without a commit"),
+        "one of them found the offsets moved under it:\n{logs}"
+    );
+    let counts = id_counts(&db, &schema).await;
+    assert_eq!(counts.len(), n, "every tweet is stored");
+    assert!(counts.values().all(|c| *c == 1), "a tweet stored twice");
+    assert_eq!(
+        stored_offsets(&db, &schema, &topic).await,
+        BTreeMap::from([(0, (n / 2) as i64), (1, (n / 2) as i64)])
+    );
+}
+
 /// A PostgreSQL cluster of the test's own (`scripts/pg`), for tests that stop the server or
 /// change its settings; removed when dropped.
 struct OwnCluster {
