@@ -47,8 +47,8 @@ pub fn advice(e: &Error) -> Option<String> {
                     .into(),
             ),
             crate::sink::Error::Io { .. }
-            | crate::sink::Error::Postgres { .. }
-            | crate::sink::Error::Database(_)
+            | crate::sink::Error::Store { .. }
+            | crate::sink::Error::StoreState(_)
             | crate::sink::Error::Taken { .. } => None,
         };
     }

@@ -184,18 +184,18 @@ pub(crate) enum Error {
         group: String,
         topic: String,
     },
-    /// The database refused something, or failed in a way that does not pass; `usage`
-    /// when the fix is the user's configuration (credentials, the database's name).
+    /// The store (a database) refused something, or failed in a way that does not pass;
+    /// `usage` when the fix is the user's configuration (credentials, the database's name).
     #[error("{what}")]
-    Postgres {
+    Store {
         what: String,
         usage: bool,
         #[source]
-        source: tokio_postgres::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// The database is in a state this instance cannot use.
+    /// The store is in a state this instance cannot use (a schema newer than it knows).
     #[error("{0}")]
-    Database(String),
+    StoreState(String),
     /// Another consumer stored these partitions further since this instance read their
     /// offsets: they are not this instance's any more (the writer gives them up and joins
     /// again, as when the group refuses a commit).
@@ -217,9 +217,9 @@ impl Error {
 impl Classify for Error {
     fn kind(&self) -> ErrorKind {
         match self {
-            Error::Io { .. } | Error::Database(_) | Error::Taken { .. } => ErrorKind::Runtime,
-            Error::Postgres { usage: true, .. } => ErrorKind::Usage,
-            Error::Postgres { .. } => ErrorKind::Runtime,
+            Error::Io { .. } | Error::StoreState(_) | Error::Taken { .. } => ErrorKind::Runtime,
+            Error::Store { usage: true, .. } => ErrorKind::Usage,
+            Error::Store { .. } => ErrorKind::Runtime,
             Error::SlotBusy { .. } | Error::Foreign { .. } => ErrorKind::Usage,
         }
     }

@@ -214,10 +214,10 @@ impl PgSink {
             _ if tls_refused(&e) => " (check sslmode and --pg-ca-file: the server's certificate must lead to that CA, and with verify-full name the host of the URL)".into(),
             _ => String::new(),
         };
-        Error::Postgres {
+        Error::Store {
             what: format!("PostgreSQL {}: {doing}{advice}", self.shown()),
             usage: code.starts_with("28") || code == "3D000" || tls_refused(&e),
-            source: e,
+            source: Box::new(e),
         }
     }
 
@@ -611,7 +611,7 @@ impl Conn {
             Ok(_) => {}
             Err(schema::Problem::Db(e)) => return Err(Fail::Db(e)),
             Err(schema::Problem::Newer(v)) => {
-                return Err(Fail::Sink(Error::Database(format!(
+                return Err(Fail::Sink(Error::StoreState(format!(
                     "PostgreSQL {}: schema {:?} is at version {v}, newer than this tweetpipe knows ({}); upgrade tweetpipe",
                     t.shown(),
                     config.schema,
