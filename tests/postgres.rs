@@ -1123,9 +1123,10 @@ async fn errors_name_the_problem_and_never_the_password() {
 
 /// TLS against a server with TLS on (a cluster of the test's own): verify-full with the CA that
 /// signed the server's certificate stores over TLS; another CA is refused (exit 2, naming the
-/// fix); require encrypts without a CA.
+/// fix); a host name the certificate does not name is refused by verify-full and accepted by
+/// verify-ca; require encrypts without a CA.
 #[tokio::test(flavor = "multi_thread")]
-async fn tls_verify_full_with_a_private_ca_and_require() {
+async fn tls_verify_full_verify_ca_and_require_with_a_private_ca() {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
     if server("tls").is_none() {
         return;
@@ -1231,6 +1232,45 @@ async fn tls_verify_full_with_a_private_ca_and_require() {
         r.stderr
     );
     assert_eq!(stored_count(&db, "tls2").await, 0);
+
+    // The certificate names 127.0.0.1; reached as localhost, verify-full refuses the name and
+    // verify-ca, which checks the chain only, stores.
+    let localhost = url.replace("@127.0.0.1:", "@localhost:");
+    assert_ne!(localhost, url);
+    let topic = produce_raw(
+        "pgtls4",
+        1,
+        &tweets(500, 80_000_000)
+            .into_iter()
+            .map(|t| (0, t))
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    let r = run(
+        consume_pg(
+            &topic,
+            &format!("{localhost}?sslmode=verify-full"),
+            "tls4",
+            &["--idle-exit", "1s", "--pg-ca-file", &ca_arg],
+        ),
+        LIMIT,
+    )
+    .await;
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("TLS"), "{}", r.stderr);
+    assert_eq!(stored_count(&db, "tls4").await, 0);
+    let r = run(
+        consume_pg(
+            &topic,
+            &format!("{localhost}?sslmode=verify-ca"),
+            "tls4",
+            &["--idle-exit", "1s", "--pg-ca-file", &ca_arg],
+        ),
+        LIMIT,
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(stored_count(&db, "tls4").await, 500);
 
     // require: encrypted, the certificate not checked (no CA given). A topic of its own: the
     // first run's group has committed the first one in Kafka.
