@@ -7,7 +7,7 @@
 //! - [`kafka`]: rskafka with time limits, and our own connection for groups and admin;
 //! - [`consume`]: fetching per partition, the write/commit loop, the stats;
 //! - [`enrich`]: what the consumer adds to each tweet (language, sentiment, entities);
-//! - [`sink`]: where consumed records go (JSON-lines files, stdout), durably;
+//! - [`sink`]: where consumed records go (JSON-lines files, stdout, PostgreSQL), durably;
 //! - [`cli`]: the command line, and the configuration it builds for each command.
 //!
 //! Below them: [`backoff`] (retrying), [`shutdown`], [`logging`], [`error`]. `main.rs` only
@@ -91,6 +91,43 @@ pub mod testing {
                 .expect("a timestamp that was read back");
             let r = RawRecord::new(record.key.clone(), record.value.clone(), timestamp, None);
             segment::encode(&r, out);
+        }
+    }
+
+    /// The PostgreSQL sink's binary COPY tuples (`sink::postgres::copy`).
+    pub mod copy {
+        use crate::enrich::Enricher;
+        use crate::sink::{ConsumedRecord, Encoded, Encoder, Kind};
+
+        /// The table a tuple goes to.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Table {
+            Tweets,
+            Deletes,
+            Errors,
+        }
+
+        /// The partition and offset [`encode`] gives its record.
+        pub const PARTITION: i32 = 3;
+        pub const OFFSET: i64 = 1_234_567;
+
+        /// `value` enriched and encoded as the sink does: its table and its one tuple.
+        pub fn encode(enricher: &Enricher, value: &[u8]) -> (Table, Vec<u8>) {
+            let record = ConsumedRecord {
+                partition: PARTITION,
+                offset: OFFSET,
+                value,
+            };
+            let rows = crate::sink::postgres::copy::Rows;
+            let mut out = Encoded::with_capacity(PARTITION, 1, rows.estimate(value.len()));
+            rows.encode(&record, &enricher.enrich(value), &mut out);
+            assert_eq!(out.entries.len(), 1, "one tuple per record");
+            let table = match out.entries[0].kind {
+                Kind::Tweet => Table::Tweets,
+                Kind::Control => Table::Deletes,
+                Kind::Error => Table::Errors,
+            };
+            (table, out.bytes)
         }
     }
 }

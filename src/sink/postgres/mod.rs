@@ -25,7 +25,7 @@
 //! and migrated here ([`schema`]); the connection and its password in [`target`], TLS in
 //! [`tls`].
 
-mod copy;
+pub(crate) mod copy;
 mod paced;
 mod schema;
 pub(crate) mod target;
