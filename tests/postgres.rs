@@ -230,6 +230,42 @@ async fn stored_count(db: &tokio_postgres::Client, schema: &str) -> i64 {
         .map_or(0, |r| r.get(0))
 }
 
+/// `n` tweets from id `first_id` on, alternately on partitions 0 and 1.
+fn two_partitions(n: usize, first_id: u64) -> Vec<(i32, Vec<u8>)> {
+    tweets(n, first_id)
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| ((i % 2) as i32, t))
+        .collect()
+}
+
+/// Starts `cmd` with its stderr gathered by a task (its text, once the process ends).
+fn spawn_logged(
+    mut cmd: tokio::process::Command,
+) -> (tokio::process::Child, tokio::task::JoinHandle<String>) {
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stderr.take().unwrap();
+    let log = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = pipe.read_to_string(&mut text).await;
+        text
+    });
+    (child, log)
+}
+
+/// Waits until `schema.tweets` holds more than `before` rows, or 60 s have passed (the test's
+/// own assertions then say what went wrong).
+async fn stored_more_than(db: &tokio_postgres::Client, schema: &str, before: i64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stored_count(db, schema).await <= before && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 fn delete_of(id: &str) -> Vec<u8> {
     format!(r#"{{"delete":{{"status":{{"id":{id},"id_str":"{id}","user_id":1,"user_id_str":"1"}},"timestamp_ms":"1"}}}}"#).into_bytes()
 }
@@ -519,11 +555,7 @@ async fn sigkill_at_random_points_and_before_commit_stores_each_tweet_once() {
         return;
     };
     let n = 50_000usize;
-    let records: Vec<(i32, Vec<u8>)> = tweets(n, 40_000_000)
-        .into_iter()
-        .enumerate()
-        .map(|(i, t)| ((i % 2) as i32, t))
-        .collect();
+    let records = two_partitions(n, 40_000_000);
     let topic = produce_raw("pgkill", 2, &records).await;
     let schema = schema("pgkill");
     let mut rand = kill_schedule();
@@ -652,34 +684,18 @@ async fn sigterm_mid_stream_stops_cleanly_and_stores_each_tweet_once() {
         return;
     };
     let n = 60_000usize;
-    let records: Vec<(i32, Vec<u8>)> = tweets(n, 45_000_000)
-        .into_iter()
-        .enumerate()
-        .map(|(i, t)| ((i % 2) as i32, t))
-        .collect();
+    let records = two_partitions(n, 45_000_000);
     let topic = produce_raw("pgterm", 2, &records).await;
     let schema = schema("pgterm");
     let mut rand = kill_schedule();
     let db = client(&url).await;
     let mut stops = 0;
     for round in 0..3 {
-        let mut child = consume_pg(&topic, &url, &schema, &["--assign", "all"])
-            .env("TWEETPIPE_TEST_PG_STREAM_STALL_MS", "400")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stderr = child.stderr.take().unwrap();
-        let log = tokio::spawn(async move {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text).await;
-            text
-        });
+        let mut cmd = consume_pg(&topic, &url, &schema, &["--assign", "all"]);
+        cmd.env("TWEETPIPE_TEST_PG_STREAM_STALL_MS", "400");
         let before = stored_count(&db, &schema).await;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while stored_count(&db, &schema).await == before && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let (mut child, log) = spawn_logged(cmd);
+        stored_more_than(&db, &schema, before).await;
         tokio::time::sleep(Duration::from_millis(rand() % 100)).await;
         let Some(pid) = child.id() else { break };
         // SAFETY: signalling a process this test started and has not reaped.
@@ -738,11 +754,7 @@ async fn a_frozen_consumer_and_its_successor_store_each_tweet_once() {
         return;
     };
     let n = 30_000usize;
-    let records: Vec<(i32, Vec<u8>)> = tweets(n, 47_000_000)
-        .into_iter()
-        .enumerate()
-        .map(|(i, t)| ((i % 2) as i32, t))
-        .collect();
+    let records = two_partitions(n, 47_000_000);
     let topic = produce_raw("pgfrozen", 2, &records).await;
     let schema = schema("pgfrozen");
     let db = client(&url).await;
@@ -754,30 +766,14 @@ async fn a_frozen_consumer_and_its_successor_store_each_tweet_once() {
         "--pg-batch-rows",
         "500",
     ];
-    let spawn = || {
-        let mut child = consume_pg(&topic, &url, &schema, &extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stderr = child.stderr.take().unwrap();
-        let log = tokio::spawn(async move {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text).await;
-            text
-        });
-        (child, log)
-    };
+    let spawn = || spawn_logged(consume_pg(&topic, &url, &schema, &extra));
     let signal = |child: &tokio::process::Child, sig: i32| {
         let pid = child.id().expect("running") as i32;
         // SAFETY: signalling a process this test started and has not reaped.
         assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
     };
     let (mut frozen, frozen_log) = spawn();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while stored_count(&db, &schema).await == 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    stored_more_than(&db, &schema, 0).await;
     signal(&frozen, libc::SIGSTOP);
     let stored_when_frozen = stored_count(&db, &schema).await;
     let (mut successor, successor_log) = spawn();
@@ -868,15 +864,11 @@ async fn the_database_stopped_for_a_while_then_started_loses_nothing() {
     let pg = OwnCluster::start("outage");
     let url = pg.url.clone();
     let n = 6_000usize;
-    let records: Vec<(i32, Vec<u8>)> = tweets(n, 50_000_000)
-        .into_iter()
-        .enumerate()
-        .map(|(i, t)| ((i % 2) as i32, t))
-        .collect();
+    let records = two_partitions(n, 50_000_000);
     let topic = produce_raw("pgdown", 2, &records).await;
     let schema = "down";
     pg.run("stop");
-    let mut child = consume_pg(
+    let (mut child, log) = spawn_logged(consume_pg(
         &topic,
         &url,
         schema,
@@ -888,17 +880,7 @@ async fn the_database_stopped_for_a_while_then_started_loses_nothing() {
             "--pg-batch-rows",
             "200",
         ],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let mut pipe = child.stderr.take().unwrap();
-    let log = tokio::spawn(async move {
-        let mut s = String::new();
-        let _ = pipe.read_to_string(&mut s).await;
-        s
-    });
+    ));
     tokio::time::sleep(Duration::from_secs(2)).await;
     pg.run("start");
     let db = client(&url).await;

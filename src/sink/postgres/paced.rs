@@ -56,21 +56,24 @@ impl<T> Paced<T> {
 mod tests {
     use super::*;
 
+    /// Everything `rx` receives until its senders are gone.
+    async fn all_of(mut rx: mpsc::Receiver<i32>) -> Vec<i32> {
+        let mut got = Vec::new();
+        while let Some(i) = rx.recv().await {
+            got.push(i);
+        }
+        got
+    }
+
     #[tokio::test]
     async fn keeps_the_order_and_bounds_the_channel() {
-        let (tx, mut rx) = mpsc::channel(2);
+        let (tx, rx) = mpsc::channel(2);
         let mut paced = Paced::new(tx);
         for i in 0..5 {
             paced.push(i);
         }
         assert_eq!(paced.waiting(), 3, "the channel holds 2, the rest wait");
-        let reader = tokio::spawn(async move {
-            let mut got = Vec::new();
-            while let Some(i) = rx.recv().await {
-                got.push(i);
-            }
-            got
-        });
+        let reader = tokio::spawn(all_of(rx));
         paced.room().await;
         assert_eq!(paced.waiting(), 0);
         paced.push(5);
@@ -94,13 +97,7 @@ mod tests {
         assert_eq!(rx.recv().await, Some(0));
         let cut = tokio::time::timeout(std::time::Duration::from_millis(5), paced.room());
         assert!(cut.await.is_err(), "one more goes in, then it waits again");
-        let reader = tokio::spawn(async move {
-            let mut got = Vec::new();
-            while let Some(i) = rx.recv().await {
-                got.push(i);
-            }
-            got
-        });
+        let reader = tokio::spawn(all_of(rx));
         paced.room().await;
         drop(paced);
         assert_eq!(reader.await.unwrap(), vec![1, 2, 3]);
