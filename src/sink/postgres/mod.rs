@@ -133,12 +133,11 @@ pub(crate) struct PgSink {
     streaming: Option<Streaming>,
     rows: usize,
     bytes: usize,
-    /// Test hook (debug builds only): sleep this long between the COPYs and the COMMIT.
-    #[cfg(debug_assertions)]
+    /// Test hook (always `None` in release builds): sleep this long between the COPYs and
+    /// the COMMIT.
     pause_before_commit: Option<Duration>,
-    /// Test hook (debug builds only): each streamed COPY waits this long before it sends
-    /// anything, as a slow server would: the writer then waits for room.
-    #[cfg(debug_assertions)]
+    /// Test hook (always `None` in release builds): each streamed COPY waits this long before
+    /// it sends anything, as a slow server would: the writer then waits for room.
     stream_stall: Option<Duration>,
 }
 
@@ -155,9 +154,7 @@ impl PgSink {
             streaming: None,
             rows: 0,
             bytes: 0,
-            #[cfg(debug_assertions)]
             pause_before_commit: test_hook("TWEETPIPE_TEST_PG_PAUSE_BEFORE_COMMIT_MS"),
-            #[cfg(debug_assertions)]
             stream_stall: test_hook("TWEETPIPE_TEST_PG_STREAM_STALL_MS"),
         }
     }
@@ -323,10 +320,7 @@ impl PgSink {
             }
         }
         loop {
-            #[cfg(debug_assertions)]
             let pause = self.pause_before_commit;
-            #[cfg(not(debug_assertions))]
-            let pause = None;
             let attempt = async {
                 let conn = self.connection().await?;
                 let streamed = std::mem::replace(&mut streamed, Streamed::No);
@@ -402,11 +396,7 @@ impl Sink for PgSink {
             let any_before = self.pending.values().any(|p| !p.tweets.is_empty());
             if self.streaming.is_none() && !any_before {
                 if let Some(conn) = self.conn.take() {
-                    #[cfg(debug_assertions)]
-                    let stall = self.stream_stall;
-                    #[cfg(not(debug_assertions))]
-                    let stall = None;
-                    self.streaming = Some(Streaming::start(conn, stall));
+                    self.streaming = Some(Streaming::start(conn, self.stream_stall));
                 }
             }
             if let Some(streaming) = &mut self.streaming {
@@ -480,9 +470,12 @@ impl Sink for PgSink {
     }
 }
 
-/// A debug build's test hook: milliseconds from the environment variable `name`.
-#[cfg(debug_assertions)]
+/// A test hook: milliseconds from the environment variable `name`, in debug builds only
+/// (release builds never read it).
 fn test_hook(name: &str) -> Option<Duration> {
+    if !cfg!(debug_assertions) {
+        return None;
+    }
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
